@@ -1,0 +1,1 @@
+//! A synchronous wrapper of [`Communicator`](crate::Communicator) (placeholder).

@@ -1,0 +1,77 @@
+//! Tagged point-to-point messages.
+//!
+//! Each `(peer, user tag)` pair numbers its messages on both sides, so every message has a
+//! distinct key (what stores and queues need) and messages with the same tag arrive in the
+//! order they were sent, as in MPI.
+
+use super::{Call, Communicator};
+use crate::collective::Collective;
+use crate::error::{Error, ErrorKind, Result};
+use crate::frame::{Header, Tag};
+use crate::types::{Element, Rank};
+
+impl Communicator {
+    fn p2p_call<T: Element>(&self, counter: u64) -> Call {
+        Call {
+            header: Header {
+                collective: Collective::SendRecv,
+                dtype: T::DTYPE,
+                op: 0,
+                tag: Tag {
+                    comm: self.id,
+                    p2p: true,
+                    seq: counter,
+                    step: 0,
+                    chunk: 0,
+                },
+                chunks: 1,
+                root: 0,
+                count: 0,
+            },
+            deadline: self.deadline(),
+        }
+    }
+
+    /// Sends `data` to `peer` with a user `tag`.
+    pub async fn send<T: Element>(&mut self, data: &[T], peer: Rank, tag: u32) -> Result<()> {
+        let c = Collective::SendRecv;
+        self.check_usable(c)?;
+        self.check_rank("peer", peer)?;
+        let counter = self.p2p_sent.entry((peer, tag)).or_insert(0);
+        let n = *counter;
+        *counter += 1;
+        let call = self.p2p_call::<T>(n);
+        let result = self.ctx(&call).send(peer, tag, data).await;
+        self.end(c, result).await
+    }
+
+    /// Receives the next message with `tag` from `peer` into the front of `buf`; returns
+    /// how many elements it had. A message longer than `buf` is an error.
+    pub async fn recv<T: Element>(&mut self, buf: &mut [T], peer: Rank, tag: u32) -> Result<usize> {
+        let c = Collective::SendRecv;
+        self.check_usable(c)?;
+        self.check_rank("peer", peer)?;
+        let counter = self.p2p_received.entry((peer, tag)).or_insert(0);
+        let n = *counter;
+        *counter += 1;
+        let call = self.p2p_call::<T>(n);
+        let result = async {
+            let payload = self.ctx(&call).recv_frame::<T>(peer, tag, 0, 1).await?;
+            if payload.len() > buf.len() {
+                return Err(Error::new(
+                    ErrorKind::Mismatch,
+                    format!(
+                        "the message has {} elements but the receive buffer only {}",
+                        payload.len(),
+                        buf.len()
+                    ),
+                )
+                .with_peer(peer));
+            }
+            payload.copy_to(&mut buf[..payload.len()]);
+            Ok(payload.len())
+        }
+        .await;
+        self.end(c, result).await
+    }
+}

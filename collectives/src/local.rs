@@ -1,0 +1,56 @@
+//! Runs N ranks as threads of this process on the in-process transport, for tests and
+//! examples.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::comm::Communicator;
+use crate::transport::local::LocalTransport;
+
+/// Runs `f` on `n` ranks, each on its own thread with its own single-threaded tokio runtime,
+/// and returns their results in rank order.
+///
+/// When a rank's future ends or panics its endpoint leaves, so ranks still waiting on it
+/// fail with `Remote` instead of hanging. A panic on any rank is re-raised here once every
+/// rank has finished.
+///
+/// ```
+/// let ranks = fccl_collectives::local::run(3, |comm| async move { (comm.rank(), comm.size()) });
+/// assert_eq!(ranks, vec![(0, 3), (1, 3), (2, 3)]);
+/// ```
+pub fn run<F, Fut, R>(n: usize, f: F) -> Vec<R>
+where
+    F: Fn(Communicator) -> Fut + Sync,
+    Fut: Future<Output = R>,
+    R: Send,
+{
+    assert!(n > 0, "a job needs at least one rank");
+    let f = &f;
+    let outcomes: Vec<std::thread::Result<R>> = std::thread::scope(|s| {
+        let handles: Vec<_> = LocalTransport::fabric(n)
+            .into_iter()
+            .map(|endpoint| {
+                std::thread::Builder::new()
+                    .name(format!("fccl-rank-{}", endpoint_rank(&endpoint)))
+                    .spawn_scoped(s, move || {
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .expect("a tokio runtime for the rank");
+                        let comm = Communicator::new(Arc::new(endpoint));
+                        rt.block_on(f(comm))
+                    })
+                    .expect("a thread for the rank")
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        .collect()
+}
+
+fn endpoint_rank(endpoint: &LocalTransport) -> usize {
+    crate::Transport::rank(endpoint)
+}

@@ -1,0 +1,252 @@
+//! The in-process transport: ranks are threads (or tasks) of one process and messages are
+//! handed over through per-rank mailboxes.
+//!
+//! A mailbox is a map from `(source, tag)` to a queue of frames, guarded by a mutex, with a
+//! [`Notify`] that wakes the owner's waiting receives. When an endpoint is dropped or closed
+//! its rank counts as gone, and receives from it fail with `Remote` instead of waiting out
+//! their deadline.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::{BoxFuture, LinkProfile, Transport};
+use crate::error::{Error, ErrorKind, Result};
+use crate::frame::{CommId, Tag};
+use crate::types::Rank;
+
+/// One rank's endpoint of an in-process fabric; create all of them with [`LocalTransport::fabric`].
+pub struct LocalTransport {
+    rank: Rank,
+    fabric: Arc<Fabric>,
+}
+
+struct Fabric {
+    mailboxes: Vec<Mailbox>,
+    gone: Vec<AtomicBool>,
+}
+
+#[derive(Default)]
+struct Mailbox {
+    state: Mutex<MailboxState>,
+    arrived: Notify,
+}
+
+#[derive(Default)]
+struct MailboxState {
+    frames: HashMap<(Rank, Tag), VecDeque<Bytes>>,
+    aborted: HashMap<CommId, (Rank, String)>,
+}
+
+impl Mailbox {
+    fn lock(&self) -> MutexGuard<'_, MailboxState> {
+        // A panic while holding the lock cannot leave the map half-updated (every update is
+        // one insert or remove), so a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl LocalTransport {
+    /// Endpoints for `size` ranks that talk to each other, in rank order.
+    pub fn fabric(size: usize) -> Vec<LocalTransport> {
+        let fabric = Arc::new(Fabric {
+            mailboxes: (0..size).map(|_| Mailbox::default()).collect(),
+            gone: (0..size).map(|_| AtomicBool::new(false)).collect(),
+        });
+        (0..size)
+            .map(|rank| LocalTransport {
+                rank,
+                fabric: Arc::clone(&fabric),
+            })
+            .collect()
+    }
+
+    fn leave(&self) {
+        if !self.fabric.gone[self.rank].swap(true, Ordering::SeqCst) {
+            for mailbox in &self.fabric.mailboxes {
+                mailbox.arrived.notify_waiters();
+            }
+        }
+    }
+
+    fn try_take(&self, from: Rank, tag: Tag) -> Option<Result<Bytes>> {
+        let mut state = self.fabric.mailboxes[self.rank].lock();
+        if let Some(queue) = state.frames.get_mut(&(from, tag)) {
+            let frame = queue.pop_front();
+            if queue.is_empty() {
+                state.frames.remove(&(from, tag));
+            }
+            return frame.map(Ok);
+        }
+        if let Some((who, reason)) = state.aborted.get(&tag.comm) {
+            return Some(Err(Error::new(
+                ErrorKind::Remote,
+                format!("rank {who} aborted the communicator: {reason}"),
+            )
+            .with_peer(*who)));
+        }
+        if self.fabric.gone[from].load(Ordering::SeqCst) {
+            return Some(Err(Error::new(
+                ErrorKind::Remote,
+                format!("rank {from} left before sending {tag}"),
+            )
+            .with_peer(from)));
+        }
+        None
+    }
+}
+
+impl Drop for LocalTransport {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+impl Transport for LocalTransport {
+    fn rank(&self) -> Rank {
+        self.rank
+    }
+
+    fn size(&self) -> usize {
+        self.fabric.mailboxes.len()
+    }
+
+    fn send(&self, to: Rank, tag: Tag, msg: Bytes) -> BoxFuture<'_, Result<()>> {
+        let result = match self.fabric.mailboxes.get(to) {
+            None => Err(Error::invalid(format!(
+                "rank {to} is outside the job of {} ranks",
+                self.size()
+            ))),
+            Some(_) if self.fabric.gone[to].load(Ordering::SeqCst) => {
+                Err(Error::new(ErrorKind::Remote, format!("rank {to} has left")).with_peer(to))
+            }
+            Some(mailbox) => {
+                mailbox
+                    .lock()
+                    .frames
+                    .entry((self.rank, tag))
+                    .or_default()
+                    .push_back(msg);
+                mailbox.arrived.notify_waiters();
+                Ok(())
+            }
+        };
+        Box::pin(std::future::ready(result))
+    }
+
+    fn recv(&self, from: Rank, tag: Tag, deadline: Instant) -> BoxFuture<'_, Result<Bytes>> {
+        Box::pin(async move {
+            if from >= self.size() {
+                return Err(Error::invalid(format!(
+                    "rank {from} is outside the job of {} ranks",
+                    self.size()
+                )));
+            }
+            let mailbox = &self.fabric.mailboxes[self.rank];
+            loop {
+                // Register for wake-ups before looking, so an arrival in between is not missed.
+                let arrived = mailbox.arrived.notified();
+                tokio::pin!(arrived);
+                arrived.as_mut().enable();
+                if let Some(result) = self.try_take(from, tag) {
+                    return result;
+                }
+                if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                    return self.try_take(from, tag).unwrap_or_else(|| {
+                        Err(Error::new(
+                            ErrorKind::Timeout,
+                            format!("no message {tag} from rank {from} before the deadline"),
+                        )
+                        .with_peer(from))
+                    });
+                }
+            }
+        })
+    }
+
+    fn abort<'a>(&'a self, comm: CommId, peers: &'a [Rank], reason: &'a str) -> BoxFuture<'a, ()> {
+        for &peer in peers {
+            if let Some(mailbox) = self.fabric.mailboxes.get(peer) {
+                mailbox
+                    .lock()
+                    .aborted
+                    .entry(comm)
+                    .or_insert_with(|| (self.rank, reason.to_string()));
+                mailbox.arrived.notify_waiters();
+            }
+        }
+        Box::pin(std::future::ready(()))
+    }
+
+    fn profile(&self) -> LinkProfile {
+        LinkProfile::IN_PROCESS
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<()>> {
+        self.leave();
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn tag(seq: u64) -> Tag {
+        Tag {
+            comm: CommId::WORLD,
+            p2p: false,
+            seq,
+            step: 0,
+            chunk: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn delivers_by_key_in_order_and_times_out() {
+        let eps = LocalTransport::fabric(2);
+        let soon = Instant::now() + Duration::from_millis(50);
+        eps[0]
+            .send(1, tag(2), Bytes::from_static(b"b"))
+            .await
+            .unwrap();
+        eps[0]
+            .send(1, tag(1), Bytes::from_static(b"a1"))
+            .await
+            .unwrap();
+        eps[0]
+            .send(1, tag(1), Bytes::from_static(b"a2"))
+            .await
+            .unwrap();
+        assert_eq!(&eps[1].recv(0, tag(1), soon).await.unwrap()[..], b"a1");
+        assert_eq!(&eps[1].recv(0, tag(2), soon).await.unwrap()[..], b"b");
+        assert_eq!(&eps[1].recv(0, tag(1), soon).await.unwrap()[..], b"a2");
+        let e = eps[1].recv(0, tag(1), soon).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+    }
+
+    #[tokio::test]
+    async fn abort_and_departure_wake_receivers() {
+        let mut eps = LocalTransport::fabric(3);
+        let far = Instant::now() + Duration::from_secs(30);
+        eps[2].abort(CommId::WORLD, &[0], "test").await;
+        let e = eps[0].recv(1, tag(0), far).await.unwrap_err();
+        assert_eq!((e.kind(), e.peer()), (ErrorKind::Remote, Some(2)));
+        // Another communicator is not affected by the abort, but rank 2 leaving is seen.
+        let other = Tag {
+            comm: CommId(9),
+            ..tag(0)
+        };
+        drop(eps.pop());
+        let e = eps[0].recv(2, other, far).await.unwrap_err();
+        assert_eq!((e.kind(), e.peer()), (ErrorKind::Remote, Some(2)));
+        let e = eps[1].send(2, other, Bytes::new()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Remote);
+    }
+}

@@ -1,0 +1,92 @@
+//! The transport trait: a reliable, message-oriented, keyed link between the ranks of a job.
+//!
+//! `collectives` defines the trait and two transports that need no network: [`local`]
+//! (threads of one process) and [`sim`] (virtual time, for tests). The network transports
+//! live in the `fccl-transports` crate.
+
+pub mod local;
+pub mod sim;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use crate::error::Result;
+use crate::frame::{CommId, Tag};
+use crate::types::Rank;
+
+/// A boxed, sendable future, as transports return them (the trait stays object-safe).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a medium costs and delivers, for the algorithm selector and the cost report.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinkProfile {
+    /// One-way time of a small message (α).
+    pub latency: Duration,
+    /// Bytes per second one link sustains (1/β).
+    pub bandwidth: f64,
+    /// The largest message the medium carries in one piece.
+    pub max_message_bytes: usize,
+    /// US dollars per request (0 for media billed by the hour).
+    pub usd_per_request: f64,
+    /// US dollars per byte moved.
+    pub usd_per_byte: f64,
+    /// Whether [`Transport::shared`] offers put-once, read-many objects.
+    pub shared_objects: bool,
+}
+
+impl LinkProfile {
+    /// Memory-speed links between threads of one process.
+    pub const IN_PROCESS: LinkProfile = LinkProfile {
+        latency: Duration::from_micros(5),
+        bandwidth: 8e9,
+        max_message_bytes: usize::MAX,
+        usd_per_request: 0.0,
+        usd_per_byte: 0.0,
+        shared_objects: false,
+    };
+}
+
+/// Put-once, read-many objects and counters, offered by store-like media for store-native
+/// algorithms (broadcast by one put, barrier by a counter).
+pub trait SharedObjects: Send + Sync {
+    /// Stores `value` under `key` once.
+    fn put<'a>(&'a self, key: &'a str, value: Bytes) -> BoxFuture<'a, Result<()>>;
+    /// Waits until `key` exists, then reads it.
+    fn get<'a>(&'a self, key: &'a str, deadline: Instant) -> BoxFuture<'a, Result<Bytes>>;
+    /// Adds `delta` to the counter `key` and returns the new value.
+    fn add<'a>(&'a self, key: &'a str, delta: i64) -> BoxFuture<'a, Result<i64>>;
+}
+
+/// A reliable, keyed message link between the ranks (numbered `0..size`) of one job.
+///
+/// A message is identified by `(source, destination, tag)`. Messages with the same key are
+/// delivered in the order they were sent. Implementations must:
+/// - return from `recv` by `deadline` with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)
+///   if no message came;
+/// - fail a `recv` on communicator `c` with [`ErrorKind::Remote`](crate::ErrorKind::Remote)
+///   once any rank called [`Transport::abort`] for `c`, or once the source is known to be gone.
+pub trait Transport: Send + Sync + 'static {
+    /// This endpoint's rank in the job.
+    fn rank(&self) -> Rank;
+    /// The number of ranks in the job.
+    fn size(&self) -> usize;
+    /// Sends one message; returns once the medium has it (not necessarily the peer).
+    fn send(&self, to: Rank, tag: Tag, msg: Bytes) -> BoxFuture<'_, Result<()>>;
+    /// Receives the message `(from, self.rank(), tag)`, waiting until `deadline`.
+    fn recv(&self, from: Rank, tag: Tag, deadline: Instant) -> BoxFuture<'_, Result<Bytes>>;
+    /// Tells `peers` (best effort) that communicator `comm` failed here, so that their
+    /// pending and later receives on it fail fast.
+    fn abort<'a>(&'a self, comm: CommId, peers: &'a [Rank], reason: &'a str) -> BoxFuture<'a, ()>;
+    /// What the medium costs and delivers.
+    fn profile(&self) -> LinkProfile;
+    /// Shared objects, where the medium has them.
+    fn shared(&self) -> Option<&dyn SharedObjects> {
+        None
+    }
+    /// Releases the medium's resources (keys, queues, connections); the endpoint leaves.
+    fn close(&self) -> BoxFuture<'_, Result<()>>;
+}

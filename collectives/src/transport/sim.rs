@@ -1,0 +1,1 @@
+//! A simulated transport with virtual time (placeholder until the simulator lands).

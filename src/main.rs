@@ -1,0 +1,3 @@
+//! The `fccl` command-line program.
+
+fn main() {}

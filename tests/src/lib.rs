@@ -1,0 +1,1 @@
+//! Integration tests of fccl across crates; the tests live in `tests/tests/`.
