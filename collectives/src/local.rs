@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::comm::Communicator;
+use crate::transport::Transport;
 use crate::transport::local::LocalTransport;
 
 /// Runs `f` on `n` ranks, each on its own thread with its own single-threaded tokio runtime,
@@ -25,20 +26,36 @@ where
     R: Send,
 {
     assert!(n > 0, "a job needs at least one rank");
+    let endpoints = LocalTransport::fabric(n)
+        .into_iter()
+        .map(|e| Arc::new(e) as Arc<dyn Transport>)
+        .collect();
+    run_on(endpoints, f)
+}
+
+/// Like [`run`], on endpoints of any transport (one per rank, in rank order): how the
+/// conformance suite runs the same tests over every transport.
+pub fn run_on<F, Fut, R>(endpoints: Vec<Arc<dyn Transport>>, f: F) -> Vec<R>
+where
+    F: Fn(Communicator) -> Fut + Sync,
+    Fut: Future<Output = R>,
+    R: Send,
+{
     let f = &f;
     let outcomes: Vec<std::thread::Result<R>> = std::thread::scope(|s| {
-        let handles: Vec<_> = LocalTransport::fabric(n)
+        let handles: Vec<_> = endpoints
             .into_iter()
             .map(|endpoint| {
                 std::thread::Builder::new()
-                    .name(format!("fccl-rank-{}", endpoint_rank(&endpoint)))
+                    .name(format!("fccl-rank-{}", endpoint.rank()))
                     .spawn_scoped(s, move || {
                         let rt = tokio::runtime::Builder::new_current_thread()
                             .enable_all()
                             .build()
                             .expect("a tokio runtime for the rank");
-                        let comm = Communicator::new(Arc::new(endpoint));
-                        rt.block_on(f(comm))
+                        // The endpoint moves into the communicator and is dropped with it when
+                        // the rank's future ends, so waiting peers learn that it left.
+                        rt.block_on(f(Communicator::new(endpoint)))
                     })
                     .expect("a thread for the rank")
             })
@@ -49,8 +66,4 @@ where
         .into_iter()
         .map(|o| o.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
         .collect()
-}
-
-fn endpoint_rank(endpoint: &LocalTransport) -> usize {
-    crate::Transport::rank(endpoint)
 }
