@@ -100,6 +100,12 @@ fn for_pieces(
     }
 }
 
+/// A round or chunk number as frame headers carry it (fewer than 64 rounds; chunk counts
+/// would need exabytes to overflow).
+fn header_u32(x: usize) -> u32 {
+    u32::try_from(x).expect("a round or chunk number fits a frame header")
+}
+
 pub(super) async fn run<T: Element>(
     ctx: &OpCtx<'_>,
     send: &[T],
@@ -117,20 +123,20 @@ pub(super) async fn run<T: Element>(
     let mut scratch: Vec<T> = Vec::new();
     let mut picked: Vec<usize> = Vec::with_capacity(p.div_ceil(2));
     for (round, dist) in distances(p).enumerate() {
-        let step = u32::try_from(round).expect("a round number fits a step");
+        let step = header_u32(round);
         let (to, from) = ((rank + dist) % p, (rank + p - dist) % p);
         picked.clear();
         picked.extend(moved(p, dist));
         let total = picked.len() * block;
         let chunks = chunk_count(total, window);
-        let wire_chunks = u32::try_from(chunks).expect("a chunk count fits a header");
+        let wire_chunks = header_u32(chunks);
         for c in 0..chunks {
             let range = (c * window).min(total)..((c + 1) * window).min(total);
             scratch.clear();
             for_pieces(&picked, block, range.clone(), |at, _, len| {
                 scratch.extend_from_slice(&recv[at..at + len]);
             });
-            let chunk = u32::try_from(c).expect("a chunk index fits a header");
+            let chunk = header_u32(c);
             let (sent, got) = tokio::join!(
                 ctx.send_chunk(to, step, chunk, wire_chunks, &scratch),
                 ctx.recv_chunk::<T>(from, step, chunk, wire_chunks, range.len()),
