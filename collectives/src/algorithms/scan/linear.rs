@@ -13,8 +13,6 @@
 //! Traffic: (p - 1)·c messages, (p - 1)·n bytes in all (a count of 0 sends p - 1 empty
 //! messages). The same for scan and exscan.
 
-use std::future::Future;
-
 use super::super::context::OpCtx;
 use super::super::cost::{CostInput, Traffic};
 use crate::error::Result;
@@ -72,7 +70,8 @@ pub(super) async fn run<T: Element>(
     // What exscan forwards (its prefix with its own data folded in) when `recv` must keep
     // the prefix without it; one chunk, reused.
     let mut ahead: Vec<T> = Vec::new();
-    let mut previous: Option<Box<dyn Future<Output = Result<()>> + Send + Unpin + '_>> = None;
+    // The send of the previous chunk, still to be driven.
+    let mut previous = None;
     for k in 0..chunks {
         let range = (k * per).min(n)..((k + 1) * per).min(n);
         let chunk = u32::try_from(k).expect("chunk index fits a header");
@@ -117,9 +116,7 @@ pub(super) async fn run<T: Element>(
             }
         };
         if let Some(r) = right {
-            previous = Some(Box::new(Box::pin(
-                ctx.send_chunk(r, 0, chunk, chunks_u32, out),
-            )));
+            previous = Some(ctx.send_chunk(r, 0, chunk, chunks_u32, out));
         }
     }
     if let Some(f) = previous {
