@@ -398,6 +398,12 @@ mod tests {
     }
 
     #[test]
+    fn moves_between_threads() {
+        fn send<T: Send>() {}
+        send::<Communicator>();
+    }
+
+    #[test]
     fn collectives_block_until_done() {
         let p = 4;
         run(p, |mut comm| {
