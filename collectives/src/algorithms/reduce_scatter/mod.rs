@@ -78,7 +78,8 @@ pub(crate) mod tests {
     /// Elements of `i64` in one pipeline chunk.
     pub(crate) const CHUNK: usize = CHUNK_BYTES / 8;
 
-    /// A context for calling an algorithm module directly, on a communicator id of its own;
+    /// A context for calling an algorithm module directly on `i64` data, on a communicator
+    /// id of its own;
     /// every call of one test needs its own `seq`.
     pub(crate) fn ctx_for<'a>(
         comm: &'a Communicator,
