@@ -79,8 +79,7 @@ pub(crate) mod tests {
     pub(crate) const CHUNK: usize = CHUNK_BYTES / 8;
 
     /// A context for calling an algorithm module directly on `i64` data, on a communicator
-    /// id of its own;
-    /// every call of one test needs its own `seq`.
+    /// id of its own; every call of one test needs its own `seq`.
     pub(crate) fn ctx_for<'a>(
         comm: &'a Communicator,
         members: &'a [usize],
