@@ -10,10 +10,12 @@
 //! result travels round the ring starting after its owner, so the order of the operands
 //! wraps: commutative reductions only.
 //!
-//! Cost: the two parts' costs, per the model 2·(p - 1)·α + 2·(p - 1)/p·n·β + (p - 1)/p·n·γ.
+//! Cost: the ring reduce-scatter's plus the ring allgather's, about
+//! 2·(p - 1)·α + 2·(p - 1)/p·n·β + (p - 1)/p·n·γ (the pipelined reduce-scatter hides most of
+//! the γ term behind the β term).
 //!
-//! Traffic: the ring reduce-scatter's plus the ring allgather's over `Blocks::balanced(n, p)`
-//! (2·p·(p - 1) messages and 2·(p - 1)·n bytes in all when unchunked).
+//! Traffic: the ring reduce-scatter's plus the ring allgather's over `Blocks::balanced(n, p)`:
+//! 2·(p - 1)·n bytes in all, in 2·p·(p - 1) messages when no block needs more than one chunk.
 
 use super::super::blocks::Blocks;
 use super::super::context::OpCtx;

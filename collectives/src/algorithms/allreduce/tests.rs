@@ -449,3 +449,25 @@ fn traffic_is_what_the_algorithms_send() {
         }
     }
 }
+
+#[test]
+fn ranks_that_disagree_on_the_count_get_mismatch() {
+    for alg in ALGORITHMS {
+        for p in [2, 3, 5, 8] {
+            let kinds = local::run(p, |mut comm| async move {
+                comm.set_timeout(std::time::Duration::from_secs(10));
+                let count = if comm.rank() == 1 { 8 } else { 7 };
+                let mut buf = vec![1i32; count];
+                let mut c = comm.with_options(options(Some(*alg)));
+                c.all_reduce(&mut buf, ReduceOp::Sum)
+                    .await
+                    .map_err(|e| e.kind())
+            });
+            assert!(kinds.iter().all(Result::is_err), "{alg} on {p}: {kinds:?}");
+            assert!(
+                kinds.contains(&Err(ErrorKind::Mismatch)),
+                "{alg} on {p}: {kinds:?}"
+            );
+        }
+    }
+}

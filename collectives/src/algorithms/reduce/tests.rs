@@ -240,3 +240,24 @@ fn traffic_is_what_the_algorithms_send() {
         }
     }
 }
+
+#[test]
+fn ranks_that_disagree_on_the_count_get_mismatch() {
+    for alg in ALGORITHMS {
+        for p in [2, 3, 5, 8] {
+            let kinds = local::run(p, |mut comm| async move {
+                comm.set_timeout(std::time::Duration::from_secs(10));
+                let count = if comm.rank() == p - 1 { 8 } else { 7 };
+                let send = vec![1i32; count];
+                reduce_to(&mut comm, Some(*alg), &send, ReduceOp::Sum.into(), 0)
+                    .await
+                    .map_err(|e| e.kind())
+            });
+            assert!(kinds[0].is_err(), "{alg} on {p}: {kinds:?}");
+            assert!(
+                kinds.contains(&Err(ErrorKind::Mismatch)),
+                "{alg} on {p}: {kinds:?}"
+            );
+        }
+    }
+}
