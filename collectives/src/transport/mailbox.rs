@@ -67,28 +67,34 @@ impl Mailbox {
         self.arrived.notify_waiters();
     }
 
-    fn try_take(&self, from: Rank, tag: Tag, gone: &impl Fn() -> bool) -> Option<Result<Bytes>> {
+    fn take(&self, from: Rank, tag: Tag) -> Option<Bytes> {
         let mut state = self.lock();
-        if let Some(queue) = state.frames.get_mut(&(from, tag)) {
-            let frame = queue.pop_front();
-            if queue.is_empty() {
-                state.frames.remove(&(from, tag));
-            }
-            return frame.map(|(_, f)| Ok(f));
+        let queue = state.frames.get_mut(&(from, tag))?;
+        let frame = queue.pop_front();
+        if queue.is_empty() {
+            state.frames.remove(&(from, tag));
         }
-        if let Some((who, reason)) = state.aborted.get(&tag.comm) {
-            return Some(Err(Error::new(
-                ErrorKind::Remote,
-                format!("rank {who} aborted the communicator: {reason}"),
-            )
-            .with_peer(*who)));
+        frame.map(|(_, f)| f)
+    }
+
+    fn failure(&self, from: Rank, tag: Tag, gone: &impl Fn() -> bool) -> Option<Error> {
+        if let Some((who, reason)) = self.lock().aborted.get(&tag.comm) {
+            return Some(
+                Error::new(
+                    ErrorKind::Remote,
+                    format!("rank {who} aborted the communicator: {reason}"),
+                )
+                .with_peer(*who),
+            );
         }
         if gone() {
-            return Some(Err(Error::new(
-                ErrorKind::Remote,
-                format!("rank {from} left before sending {tag}"),
-            )
-            .with_peer(from)));
+            return Some(
+                Error::new(
+                    ErrorKind::Remote,
+                    format!("rank {from} left before sending {tag}"),
+                )
+                .with_peer(from),
+            );
         }
         None
     }
@@ -108,18 +114,23 @@ impl Mailbox {
             let arrived = self.arrived.notified();
             tokio::pin!(arrived);
             arrived.as_mut().enable();
-            if let Some(result) = self.try_take(from, tag, &gone) {
-                return result;
+            if let Some(frame) = self.take(from, tag) {
+                return Ok(frame);
             }
-            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                return self.try_take(from, tag, &gone).unwrap_or_else(|| {
-                    Err(Error::new(
-                        ErrorKind::Timeout,
-                        format!("no message {tag} from rank {from} before the deadline"),
-                    )
-                    .with_peer(from))
-                });
+            // Past the deadline the wait has failed by timing out, whatever else happened
+            // at the same instant (a peer that timed out too and left, say).
+            if Instant::now() >= deadline {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("no message {tag} from rank {from} before the deadline"),
+                )
+                .with_peer(from));
             }
+            if let Some(e) = self.failure(from, tag, &gone) {
+                return Err(e);
+            }
+            // Either way, look again: the timer fires at or after the deadline.
+            let _ = tokio::time::timeout_at(deadline, arrived).await;
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The simulated network and its endpoints.
 
-use std::collections::{BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::config::SimConfig;
@@ -21,8 +23,10 @@ use crate::types::Rank;
 /// One rank's endpoint of a simulated network; create all of them with
 /// [`SimTransport::fabric`] (or let [`run`](super::run) do it).
 ///
-/// Sending needs a tokio runtime: each frame is handed to a task that sleeps until the
-/// frame's arrival time and then puts it into the destination's mailbox.
+/// The endpoints need a current-thread tokio runtime whose clock is paused (as
+/// [`run`](super::run) builds it): a task of the network keeps the frames in flight in
+/// order of arrival and moves the clock to each arrival exactly, below tokio's
+/// millisecond timer resolution.
 pub struct SimTransport {
     rank: Rank,
     net: Arc<Network>,
@@ -58,6 +62,10 @@ pub(super) struct Network {
     /// Frames on their way over each link `src * size + dst`, duplicates included.
     in_flight: Vec<AtomicUsize>,
     links: Mutex<Links>,
+    /// Wakes the delivery task when something new is in flight.
+    scheduled: Notify,
+    /// Whether the delivery task runs.
+    driving: AtomicBool,
     sent_messages: Vec<AtomicU64>,
     sent_bytes: Vec<AtomicU64>,
     duplicates_injected: AtomicU64,
@@ -68,6 +76,60 @@ pub(super) struct Network {
 struct Links {
     links: Vec<Link>,
     rng: StdRng,
+    /// Frames and notices in flight, earliest arrival first.
+    in_transit: BinaryHeap<Reverse<Transit>>,
+    /// Numbers the items in flight, so that equal arrival times keep sending order.
+    next_id: u64,
+}
+
+/// Something on its way to `dst`, arriving at `at`.
+struct Transit {
+    at: Instant,
+    id: u64,
+    src: Rank,
+    dst: Rank,
+    what: Carried,
+}
+
+enum Carried {
+    /// A frame with its link sequence number.
+    Frame { tag: Tag, seq: u64, frame: Bytes },
+    /// Notice that `src` aborted communicator `comm`.
+    Abort { comm: CommId, reason: String },
+}
+
+impl PartialEq for Transit {
+    fn eq(&self, other: &Transit) -> bool {
+        (self.at, self.id) == (other.at, other.id)
+    }
+}
+
+impl Eq for Transit {}
+
+impl PartialOrd for Transit {
+    fn partial_cmp(&self, other: &Transit) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Transit {
+    fn cmp(&self, other: &Transit) -> std::cmp::Ordering {
+        (self.at, self.id).cmp(&(other.at, other.id))
+    }
+}
+
+impl Links {
+    fn push(&mut self, at: Instant, src: Rank, dst: Rank, what: Carried) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.in_transit.push(Reverse(Transit {
+            at,
+            id,
+            src,
+            dst,
+            what,
+        }));
+    }
 }
 
 /// One direction between two ranks.
@@ -133,7 +195,11 @@ impl Network {
             links: Mutex::new(Links {
                 links,
                 rng: StdRng::seed_from_u64(config.seed),
+                in_transit: BinaryHeap::new(),
+                next_id: 0,
             }),
+            scheduled: Notify::new(),
+            driving: AtomicBool::new(false),
             sent_messages: counters(),
             sent_bytes: counters(),
             duplicates_injected: AtomicU64::new(0),
@@ -169,61 +235,128 @@ impl Network {
     fn transmit(self: &Arc<Self>, src: Rank, dst: Rank, tag: Tag, frame: Bytes) {
         let link_index = src * self.size() + dst;
         let now = Instant::now();
+        let mut guard = lock(&self.links);
+        let Links { links, rng, .. } = &mut *guard;
+        let link = &mut links[link_index];
+        let seq = link.next_seq;
+        link.next_seq += 1;
+        #[allow(clippy::cast_precision_loss)]
+        let transfer = Duration::from_secs_f64(frame.len() as f64 / link.bandwidth);
+        let start = link.free_at.map_or(now, |free| free.max(now));
+        link.free_at = Some(start + transfer);
+        let mut arrive = start + transfer + link.latency;
+        let max_extra = (link.latency + transfer).max(Duration::from_micros(1));
+        if self.config.reorder {
+            arrive += max_extra.mul_f64(rng.random::<f64>());
+            link.last_arrival.retain(|_, &mut t| t > now);
+            let last = link.last_arrival.entry(tag).or_insert(arrive);
+            arrive = arrive.max(*last);
+            *last = arrive;
+        }
         let mut arrivals = Vec::with_capacity(2);
-        let seq;
-        {
-            let mut guard = lock(&self.links);
-            let Links { links, rng } = &mut *guard;
-            let link = &mut links[link_index];
-            seq = link.next_seq;
-            link.next_seq += 1;
-            #[allow(clippy::cast_precision_loss)]
-            let transfer = Duration::from_secs_f64(frame.len() as f64 / link.bandwidth);
-            let start = link.free_at.map_or(now, |free| free.max(now));
-            link.free_at = Some(start + transfer);
-            let mut arrive = start + transfer + link.latency;
-            let max_extra = (link.latency + transfer).max(Duration::from_micros(1));
-            if self.config.reorder {
-                arrive += max_extra.mul_f64(rng.random::<f64>());
-                link.last_arrival.retain(|_, &mut t| t > now);
-                let last = link.last_arrival.entry(tag).or_insert(arrive);
-                arrive = arrive.max(*last);
-                *last = arrive;
-            }
-            if rng.random::<f64>() < self.config.drop {
-                self.dropped.fetch_add(1, Ordering::SeqCst);
-            } else {
-                arrivals.push(arrive);
-                if rng.random::<f64>() < self.config.duplicate {
-                    self.duplicates_injected.fetch_add(1, Ordering::SeqCst);
-                    arrivals.push(arrive + max_extra.mul_f64(rng.random::<f64>()));
-                }
+        if rng.random::<f64>() < self.config.drop {
+            self.dropped.fetch_add(1, Ordering::SeqCst);
+        } else {
+            arrivals.push(arrive);
+            if rng.random::<f64>() < self.config.duplicate {
+                self.duplicates_injected.fetch_add(1, Ordering::SeqCst);
+                arrivals.push(arrive + max_extra.mul_f64(rng.random::<f64>()));
             }
         }
         self.in_flight[link_index].fetch_add(arrivals.len(), Ordering::SeqCst);
         for at in arrivals {
-            let net = Arc::clone(self);
             let frame = frame.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep_until(at).await;
-                net.arrive(src, dst, tag, seq, frame);
-            });
+            guard.push(at, src, dst, Carried::Frame { tag, seq, frame });
+        }
+        drop(guard);
+        self.wake_driver();
+    }
+
+    /// Schedules the notice that `src` aborted `comm` at `dst`, one link latency from now.
+    fn notify_abort(self: &Arc<Self>, src: Rank, dst: Rank, comm: CommId, reason: &str) {
+        let (latency, _) = self.config.link_params(src, dst);
+        let reason = reason.to_string();
+        lock(&self.links).push(
+            Instant::now() + latency,
+            src,
+            dst,
+            Carried::Abort { comm, reason },
+        );
+        self.wake_driver();
+    }
+
+    fn wake_driver(self: &Arc<Self>) {
+        if !self.driving.swap(true, Ordering::SeqCst) {
+            tokio::spawn(Arc::clone(self).drive());
+        }
+        self.scheduled.notify_one();
+    }
+
+    /// The delivery task: hands over everything due, then moves the clock to the next
+    /// arrival. Tokio's timers fire on whole milliseconds, so it sleeps (letting the paused
+    /// clock auto-advance) to within a millisecond of the arrival, lets every other task
+    /// finish what it does at that instant, and then advances the clock by the exact rest.
+    async fn drive(self: Arc<Self>) {
+        const SETTLE: usize = 4;
+        loop {
+            let scheduled = self.scheduled.notified();
+            tokio::pin!(scheduled);
+            scheduled.as_mut().enable();
+            let now = Instant::now();
+            let (due, next) = {
+                let mut links = lock(&self.links);
+                let mut due = Vec::new();
+                while links.in_transit.peek().is_some_and(|t| t.0.at <= now) {
+                    due.extend(links.in_transit.pop().map(|t| t.0));
+                }
+                (due, links.in_transit.peek().map(|t| t.0.at))
+            };
+            for t in due {
+                self.arrive(t);
+            }
+            match next {
+                None => scheduled.await,
+                Some(at) => match at.checked_sub(Duration::from_millis(1)) {
+                    Some(coarse) if coarse > now => {
+                        tokio::select! {
+                            () = tokio::time::sleep_until(coarse) => {}
+                            () = scheduled => {}
+                        }
+                    }
+                    _ => {
+                        for _ in 0..SETTLE {
+                            tokio::task::yield_now().await;
+                        }
+                        let now = Instant::now();
+                        let earliest = lock(&self.links).in_transit.peek().map(|t| t.0.at);
+                        if let Some(at) = earliest.filter(|&at| at > now) {
+                            tokio::time::advance(at - now).await;
+                        }
+                    }
+                },
+            }
         }
     }
 
-    /// A frame (or a copy) reaches `dst`: new ones go to the mailbox, copies are counted.
-    fn arrive(&self, src: Rank, dst: Rank, tag: Tag, seq: u64, frame: Bytes) {
-        let link_index = src * self.size() + dst;
-        let fresh = lock(&self.links).links[link_index].seen.insert(seq);
+    /// Something reaches its destination: new frames go to the mailbox, copies are counted.
+    fn arrive(&self, t: Transit) {
+        let (src, dst) = (t.src, t.dst);
         let mailbox = &self.mailboxes[dst];
-        if !fresh {
-            self.duplicates_discarded.fetch_add(1, Ordering::SeqCst);
-        } else if !self.gone[dst].load(Ordering::SeqCst) {
-            mailbox.deliver(src, tag, seq, frame);
+        match t.what {
+            Carried::Abort { comm, reason } => mailbox.abort(comm, src, &reason),
+            Carried::Frame { tag, seq, frame } => {
+                let link_index = src * self.size() + dst;
+                let fresh = lock(&self.links).links[link_index].seen.insert(seq);
+                if !fresh {
+                    self.duplicates_discarded.fetch_add(1, Ordering::SeqCst);
+                } else if !self.gone[dst].load(Ordering::SeqCst) {
+                    mailbox.deliver(src, tag, seq, frame);
+                }
+                self.in_flight[link_index].fetch_sub(1, Ordering::SeqCst);
+                // A receive waiting on a departed sender fails once nothing is in flight.
+                mailbox.wake();
+            }
         }
-        self.in_flight[link_index].fetch_sub(1, Ordering::SeqCst);
-        // A receive waiting on a departed sender fails once nothing is left in flight.
-        mailbox.wake();
     }
 }
 
@@ -311,13 +444,7 @@ impl Transport for SimTransport {
     /// Tells the peers after one link latency (the notice is never lost or duplicated).
     fn abort<'a>(&'a self, comm: CommId, peers: &'a [Rank], reason: &'a str) -> BoxFuture<'a, ()> {
         for &peer in peers.iter().filter(|&&p| p < self.size()) {
-            let (latency, _) = self.net.config.link_params(self.rank, peer);
-            let net = Arc::clone(&self.net);
-            let (who, reason) = (self.rank, reason.to_string());
-            tokio::spawn(async move {
-                tokio::time::sleep(latency).await;
-                net.mailboxes[peer].abort(comm, who, &reason);
-            });
+            self.net.notify_abort(self.rank, peer, comm, reason);
         }
         Box::pin(std::future::ready(()))
     }
