@@ -327,7 +327,8 @@ impl Lane {
         if commutative {
             s.fail(
                 case,
-                "cost() is None (cannot run), but every algorithm must run every commutative call",
+                "cost() is None (cannot run) for a call every algorithm must run \
+                 (only non-commutative reductions may be declined)",
             );
         } else {
             s.declined += 1;
