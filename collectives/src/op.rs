@@ -130,8 +130,10 @@ impl<T> From<ReduceOp> for Reduction<T> {
 const CUSTOM_CODE: u8 = 0x80;
 
 impl<T: Element> Reduction<T> {
-    /// A user-defined reduction. `f(left, right)` must set `left[i] = left[i] ⊕ right[i]` and
-    /// be associative; say whether it is commutative.
+    /// A user-defined reduction. `f(left, right)` must set `left[i] = left[i] ⊕ right[i]`
+    /// for every `i`, element by element (algorithms apply it to any sub-slices of the
+    /// buffers, as MPI applies user ops to any run of elements), and `⊕` must be associative;
+    /// say whether it is commutative.
     pub fn custom(
         f: impl Fn(&mut [T], &[T]) + Send + Sync + 'static,
         commutative: bool,

@@ -1,12 +1,18 @@
 //! Allreduce: every rank gets the reduction of all ranks' buffers. n = the buffer's bytes.
 
+mod rabenseifner;
+mod recursive_doubling;
+mod ring;
+
+#[cfg(test)]
+pub(crate) mod tests;
+
 use super::context::OpCtx;
 use super::cost::{CostInput, Traffic};
 use super::{Algorithm, not_offered};
 use crate::collective::Collective;
 use crate::error::Result;
-#[allow(unused_imports)]
-use crate::{Element, Rank, Reduction, algorithms::blocks::Blocks};
+use crate::{Element, Reduction};
 
 /// The allreduce algorithms.
 pub const ALGORITHMS: &[Algorithm] = &[
@@ -17,23 +23,36 @@ pub const ALGORITHMS: &[Algorithm] = &[
 
 /// The estimated time of `alg`, or `None` where it cannot run the call.
 pub fn cost(alg: Algorithm, input: &CostInput) -> Option<f64> {
-    let _ = (alg, input);
-    None
+    match alg {
+        Algorithm::RecursiveDoubling => Some(recursive_doubling::cost(input)),
+        Algorithm::Ring => ring::cost(input),
+        Algorithm::Rabenseifner => Some(rabenseifner::cost(input)),
+        _ => None,
+    }
 }
 
-/// The messages and bytes `alg` sends.
-pub fn traffic(alg: Algorithm, _p: usize, _count: usize, _elem: usize) -> Traffic {
-    let _ = alg;
-    Traffic::default()
+/// The messages and bytes `alg` sends for `count` elements of `elem` bytes on `p` ranks.
+pub fn traffic(alg: Algorithm, p: usize, count: usize, elem: usize) -> Traffic {
+    match alg {
+        Algorithm::RecursiveDoubling => recursive_doubling::traffic(p, count * elem),
+        Algorithm::Ring => ring::traffic(p, count, elem),
+        Algorithm::Rabenseifner => rabenseifner::traffic(p, count, elem),
+        _ => Traffic::default(),
+    }
 }
 
-/// Runs `alg`.
+/// Runs `alg` in place: on return every rank's `buf` holds the combination of all ranks'
+/// buffers, in rank order (`Avg` is left undivided; the Communicator divides).
 pub async fn run<T: Element>(
     alg: Algorithm,
     ctx: &OpCtx<'_>,
-    _buf: &mut [T],
-    _op: &Reduction<T>,
+    buf: &mut [T],
+    op: &Reduction<T>,
 ) -> Result<()> {
-    let _ = ctx;
-    Err(not_offered(Collective::AllReduce, alg))
+    match alg {
+        Algorithm::RecursiveDoubling => recursive_doubling::run(ctx, buf, op).await,
+        Algorithm::Ring => ring::run(ctx, buf, op).await,
+        Algorithm::Rabenseifner => rabenseifner::run(ctx, buf, op).await,
+        _ => Err(not_offered(Collective::AllReduce, alg)),
+    }
 }
