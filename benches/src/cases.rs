@@ -101,10 +101,7 @@ impl<T: BenchElem> Case<T> {
                     .await
             }
             Collective::Gather => comm.gather(send, at_root.then_some(recv), ROOT).await,
-            Collective::Scatter => {
-                comm.scatter(at_root.then_some(&send[..]), recv, ROOT)
-                    .await
-            }
+            Collective::Scatter => comm.scatter(at_root.then_some(&send[..]), recv, ROOT).await,
             Collective::Scan => comm.scan(send, recv, op).await,
             Collective::ExScan => comm.exscan(send, recv, op).await,
             Collective::Barrier => comm.barrier().await,
@@ -127,9 +124,7 @@ impl<T: BenchElem> Case<T> {
         let got = &self.recv[..];
         match self.collective {
             Collective::AllReduce => first_mismatch_reduced(got, |i| pat.expect(0..p, i)),
-            Collective::Reduce if r == ROOT => {
-                first_mismatch_reduced(got, |i| pat.expect(0..p, i))
-            }
+            Collective::Reduce if r == ROOT => first_mismatch_reduced(got, |i| pat.expect(0..p, i)),
             Collective::ReduceScatter => {
                 first_mismatch_reduced(got, |j| pat.expect(0..p, r * b + j))
             }
@@ -162,7 +157,57 @@ impl<T: BenchElem> Case<T> {
     /// Overwrites one output element (for tests of the checker).
     #[cfg(test)]
     pub(crate) fn corrupt(&mut self, i: usize) {
-        let bad = if self.recv[i] == T::from_int(99) { 98 } else { 99 };
+        let bad = if self.recv[i] == T::from_int(99) {
+            98
+        } else {
+            99
+        };
         self.recv[i] = T::from_int(bad);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fccl_collectives::{DataType, local};
+
+    /// The checker accepts a correct result and points at a corrupted element.
+    #[test]
+    fn checker_reports_a_wrong_buffer() {
+        for c in [
+            Collective::AllGather,
+            Collective::Broadcast,
+            Collective::AllToAllV,
+        ] {
+            let bad = local::run(3, |mut comm| async move {
+                let point = Point::new(c, DataType::Int8, 3, 300);
+                let mut case = Case::<i8>::new(c, ReduceOp::Sum, comm.rank(), 3, point);
+                case.reset(true);
+                case.call(&mut comm).await.unwrap();
+                let before = case.check();
+                case.corrupt(37);
+                (before, case.check())
+            });
+            for (before, after) in bad {
+                assert_eq!(before, None, "{c}");
+                assert_eq!(after, Some(37), "{c}");
+            }
+        }
+    }
+
+    /// The closed-form expectations wrap as the integer types do and round as floats do.
+    #[test]
+    fn expectations_wrap_and_divide() {
+        use crate::pattern::Expect;
+        assert!(Expect::Exact(300).matches::<u8>(44));
+        assert!(Expect::Exact(128).matches::<i8>(-128));
+        assert!(!Expect::Exact(128).matches::<f32>(127.0));
+        // Integer Avg wraps the sum, then truncates toward zero.
+        assert!(Expect::Ratio(250, 2).matches::<i8>(-3));
+        assert!(Expect::Ratio(7, 2).matches::<u32>(3));
+        // Float Avg allows one rounding, no more.
+        assert!(Expect::Ratio(1, 3).matches::<f32>(1.0 / 3.0));
+        assert!(!Expect::Ratio(1, 3).matches::<f32>(0.3334));
+        assert!(Expect::Ratio(1, 3).matches::<half::bf16>(half::bf16::from_f64(1.0 / 3.0)));
     }
 }

@@ -76,16 +76,46 @@ float_elem! {
 macro_rules! with_dtype {
     ($dtype:expr, $t:ident => $body:expr) => {
         match $dtype {
-            fccl_collectives::DataType::Int8 => { type $t = i8; $body }
-            fccl_collectives::DataType::Uint8 => { type $t = u8; $body }
-            fccl_collectives::DataType::Int32 => { type $t = i32; $body }
-            fccl_collectives::DataType::Uint32 => { type $t = u32; $body }
-            fccl_collectives::DataType::Int64 => { type $t = i64; $body }
-            fccl_collectives::DataType::Uint64 => { type $t = u64; $body }
-            fccl_collectives::DataType::Float16 => { type $t = half::f16; $body }
-            fccl_collectives::DataType::Float32 => { type $t = f32; $body }
-            fccl_collectives::DataType::Float64 => { type $t = f64; $body }
-            fccl_collectives::DataType::Bfloat16 => { type $t = half::bf16; $body }
+            fccl_collectives::DataType::Int8 => {
+                type $t = i8;
+                $body
+            }
+            fccl_collectives::DataType::Uint8 => {
+                type $t = u8;
+                $body
+            }
+            fccl_collectives::DataType::Int32 => {
+                type $t = i32;
+                $body
+            }
+            fccl_collectives::DataType::Uint32 => {
+                type $t = u32;
+                $body
+            }
+            fccl_collectives::DataType::Int64 => {
+                type $t = i64;
+                $body
+            }
+            fccl_collectives::DataType::Uint64 => {
+                type $t = u64;
+                $body
+            }
+            fccl_collectives::DataType::Float16 => {
+                type $t = half::f16;
+                $body
+            }
+            fccl_collectives::DataType::Float32 => {
+                type $t = f32;
+                $body
+            }
+            fccl_collectives::DataType::Float64 => {
+                type $t = f64;
+                $body
+            }
+            fccl_collectives::DataType::Bfloat16 => {
+                type $t = half::bf16;
+                $body
+            }
         }
     };
 }

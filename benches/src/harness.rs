@@ -46,7 +46,9 @@ async fn run_point<T: BenchElem>(
     let (rank, p) = (comm.rank(), comm.size());
     let iters = spec.iters_for(point.bytes);
     let warmup = spec.warmup_for(point.bytes);
-    let options = spec.algorithm.map_or(OpOptions::new(), |a| OpOptions::new().algorithm(a));
+    let options = spec
+        .algorithm
+        .map_or(OpOptions::new(), |a| OpOptions::new().algorithm(a));
     let mut case = Case::<T>::new(spec.collective, spec.op, rank, p, point);
     for _ in 0..warmup {
         case.reset(false);
@@ -72,7 +74,11 @@ async fn run_point<T: BenchElem>(
     let mut all_times = vec![0.0f64; p * iters];
     comm.all_gather(&times, &mut all_times).await?;
     for (i, t) in times.iter_mut().enumerate() {
-        *t = all_times.iter().skip(i).step_by(iters).fold(0.0, |a, b| a.max(*b));
+        *t = all_times
+            .iter()
+            .skip(i)
+            .step_by(iters)
+            .fold(0.0, |a, b| a.max(*b));
     }
     let mut bad = vec![0u64; p];
     let mine = [first_error.map_or(u64::MAX, |i| i as u64)];

@@ -115,5 +115,7 @@ pub fn first_mismatch_reduced<T: BenchElem>(
     got: &[T],
     want: impl Fn(usize) -> Expect,
 ) -> Option<usize> {
-    got.iter().enumerate().position(|(i, g)| !want(i).matches(*g))
+    got.iter()
+        .enumerate()
+        .position(|(i, g)| !want(i).matches(*g))
 }
