@@ -1,0 +1,49 @@
+//! The result of one benchmark point, as printed and written as a JSON line.
+
+use serde::{Deserialize, Serialize};
+
+/// One benchmark point: what ran and how fast. Serialised as one JSON object per line by
+/// `fccl bench --json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchRecord {
+    /// The collective (`allreduce`, `reduce_scatter`, ...).
+    pub collective: String,
+    /// The transport, as named on the command line (`local`, `tcp://...`).
+    pub transport: String,
+    /// The number of ranks.
+    pub ranks: usize,
+    /// The element type (`f32`, `bf16`, ...).
+    pub dtype: String,
+    /// The reduction (`sum`, ...), or `none` for collectives that do not reduce.
+    pub op: String,
+    /// The size in bytes as nccl-tests counts it (see [`crate::Shape::bytes`]).
+    pub bytes: usize,
+    /// Elements in `bytes`.
+    pub count: usize,
+    /// The algorithm that ran (`ring`, `binomial`, ..., `p2p` for sendrecv).
+    pub algorithm: String,
+    /// Timed iterations.
+    pub iters: usize,
+    /// Median time of an iteration in microseconds; each iteration's time is the slowest
+    /// rank's.
+    pub time_us: f64,
+    /// Fastest iteration in microseconds.
+    pub time_us_min: f64,
+    /// Slowest iteration in microseconds.
+    pub time_us_max: f64,
+    /// `bytes` over the median time, in GB/s; `null` for barrier.
+    pub algbw_gbps: Option<f64>,
+    /// The algorithm bandwidth times nccl-tests' bus factor, in GB/s; `null` for barrier.
+    pub busbw_gbps: Option<f64>,
+    /// Whether every rank's result matched the expected values in every checked iteration.
+    pub correct: bool,
+    /// The largest peak resident memory of the ranks' processes while the point ran, in MiB.
+    pub peak_rss_mb: f64,
+}
+
+impl BenchRecord {
+    /// The record as one line of JSON (no trailing newline).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a BenchRecord always serialises")
+    }
+}
