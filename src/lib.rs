@@ -1,6 +1,3 @@
-//! fccl, the FaaS Collective Communication Library: MPI/NCCL-style collectives for
-//! serverless functions.
-//!
-//! This facade re-exports the public API of the workspace's crates.
+#![doc = include_str!("../README.md")]
 
 pub use fccl_collectives::*;

@@ -32,7 +32,7 @@ mod spec;
 pub mod stats;
 pub mod table;
 
-pub use record::BenchRecord;
+pub use record::{BenchRecord, WrongAt};
 pub use run::{Event, run};
 pub use sizes::Shape;
 pub use spec::BenchSpec;

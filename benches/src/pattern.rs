@@ -213,11 +213,11 @@ pub fn fill<T: Element>(buf: &mut [T], value: impl Fn(usize) -> i64) {
     }
 }
 
-/// Whether `buf[i] == expected(i)` for every index `i`.
-pub fn matches<T: Element>(buf: &[T], expected: impl Fn(usize) -> Exact) -> bool {
+/// The first index `i` where `buf[i] != expected(i)`, if there is one.
+pub fn first_mismatch<T: Element>(buf: &[T], expected: impl Fn(usize) -> Exact) -> Option<usize> {
     buf.iter()
         .enumerate()
-        .all(|(i, x)| *x == expected(i).to::<T>())
+        .position(|(i, x)| *x != expected(i).to::<T>())
 }
 
 #[cfg(test)]
@@ -311,7 +311,7 @@ mod tests {
         let p = Pattern::new(DataType::Uint8, 4);
         let s: u8 = p.sentinel();
         assert_eq!(s, 255);
-        assert!(!matches(&[s], |_| Exact::Int(255 - 1)));
+        assert_eq!(first_mismatch(&[0, s], |i| Exact::Int(i as i64)), Some(1));
         let f = Pattern::new(DataType::Float32, 4).sentinel::<f32>();
         assert!(f.is_nan());
     }

@@ -39,6 +39,20 @@ pub struct BenchRecord {
     pub correct: bool,
     /// The largest peak resident memory of the ranks' processes while the point ran, in MiB.
     pub peak_rss_mb: f64,
+    /// Where the first wrong element was, when not correct (for the error message; not
+    /// part of the JSON).
+    #[serde(skip)]
+    pub first_wrong: Option<WrongAt>,
+}
+
+/// The first wrong element of a point: the lowest index of any rank's output, and the lowest
+/// rank with a wrong element there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrongAt {
+    /// The rank whose output was wrong.
+    pub rank: usize,
+    /// The index in that rank's output buffer.
+    pub index: usize,
 }
 
 impl BenchRecord {

@@ -7,7 +7,7 @@ use half::{bf16, f16};
 
 use crate::bandwidth::bandwidths;
 use crate::cases::Case;
-use crate::record::BenchRecord;
+use crate::record::{BenchRecord, WrongAt};
 use crate::rss;
 use crate::sizes::{Shape, shapes};
 use crate::spec::BenchSpec;
@@ -88,7 +88,7 @@ async fn run_point<T: Element>(
     rss::reset_peak();
     let calls = spec.warmup + spec.iters;
     let mut times_us = Vec::with_capacity(spec.iters + 2);
-    let mut correct = true;
+    let mut first_wrong: Option<usize> = None;
     let mut algorithm = String::new();
     for call in 0..calls {
         let checked = call == 0 || call == calls - 1;
@@ -107,17 +107,21 @@ async fn run_point<T: Element>(
             if spec.inject_fault && call == calls - 1 && rank == fault_rank {
                 case.corrupt();
             }
-            correct &= case.check();
+            first_wrong = first_wrong.or(case.check());
         }
     }
     drop(case);
-    // One allreduce makes every rank agree: the slowest rank's time of each iteration, the
-    // largest peak memory, and whether any rank saw a wrong result.
+    // Every rank agrees on the slowest rank's time of each iteration and the largest peak
+    // memory, and on the first wrong element (smallest index, then rank) if any rank saw one.
     times_us.push(rss::peak_rss_mb());
-    times_us.push(if correct { 0.0 } else { 1.0 });
     comm.all_reduce(&mut times_us, ReduceOp::Max).await?;
-    let wrong = times_us.pop().unwrap_or(1.0) != 0.0;
     let peak_rss_mb = times_us.pop().unwrap_or(0.0);
+    let mut wrong = [first_wrong.map_or(u64::MAX, |i| (i * ranks + rank) as u64)];
+    comm.all_reduce(&mut wrong, ReduceOp::Min).await?;
+    let first_wrong = (wrong[0] != u64::MAX).then(|| WrongAt {
+        rank: wrong[0] as usize % ranks,
+        index: wrong[0] as usize / ranks,
+    });
     let time = Summary::of(&times_us);
     let (algbw_gbps, busbw_gbps) = bandwidths(spec.collective, ranks, shape.bytes, time.median);
     Ok(BenchRecord {
@@ -135,8 +139,9 @@ async fn run_point<T: Element>(
         time_us_max: time.max,
         algbw_gbps,
         busbw_gbps,
-        correct: !wrong,
+        correct: first_wrong.is_none(),
         peak_rss_mb,
+        first_wrong,
     })
 }
 

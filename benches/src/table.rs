@@ -107,6 +107,7 @@ mod tests {
             busbw_gbps: Some(0.12288),
             correct: true,
             peak_rss_mb: 10.0,
+            first_wrong: None,
         }
     }
 

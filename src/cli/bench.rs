@@ -185,8 +185,11 @@ fn wrong_points(total: usize, wrong: &[&BenchRecord]) -> String {
         wrong.len()
     );
     for r in wrong {
+        let at = r.first_wrong.map_or_else(String::new, |w| {
+            format!(": first wrong element {} on rank {}", w.index, w.rank)
+        });
         message.push_str(&format!(
-            "\n  {} {} B ({} x {}, {}, algorithm {})",
+            "\n  {} {} B ({} x {}, {}, algorithm {}){at}",
             r.collective, r.bytes, r.count, r.dtype, r.op, r.algorithm
         ));
     }
@@ -326,8 +329,13 @@ mod tests {
         let mut records = bench_local(&spec, 2, None, output).unwrap();
         assert_eq!(verdict(&records), ExitCode::SUCCESS);
         records[0].correct = false;
+        records[0].first_wrong = Some(fccl_benches::WrongAt { rank: 1, index: 7 });
         assert_eq!(verdict(&records), ExitCode::from(1));
         let message = wrong_points(1, &[&records[0]]);
+        assert!(
+            message.contains("first wrong element 7 on rank 1"),
+            "{message}"
+        );
         assert!(
             message.contains("1 of 1 points") && message.contains("gather 64 B"),
             "{message}"

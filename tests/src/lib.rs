@@ -1,1 +1,4 @@
-//! Integration tests of fccl across crates; the tests live in `tests/tests/`.
+//! Integration tests of fccl across crates (in `tests/tests/`) and the transport
+//! conformance suite they share ([`conformance`]).
+
+pub mod conformance;

@@ -9,6 +9,8 @@
 pub mod blocks;
 pub mod context;
 pub mod cost;
+pub(crate) mod fold;
+pub(crate) mod pipeline;
 pub mod selector;
 
 pub mod allgather;

@@ -1,19 +1,18 @@
 //! The in-process transport: ranks are threads (or tasks) of one process and messages are
 //! handed over through per-rank mailboxes.
 //!
-//! A mailbox is a map from `(source, tag)` to a queue of frames, guarded by a mutex, with a
-//! [`Notify`] that wakes the owner's waiting receives. When an endpoint is dropped or closed
-//! its rank counts as gone, and receives from it fail with `Remote` instead of waiting out
-//! their deadline.
+//! Each rank has a mailbox (see `mailbox.rs`): a map from `(source, tag)` to a queue of
+//! frames, guarded by a mutex, with a notifier that wakes the owner's waiting receives. When
+//! an endpoint is dropped or closed its rank counts as gone, and receives from it fail with
+//! `Remote` instead of waiting out their deadline.
 
-use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::mailbox::Mailbox;
 use super::{BoxFuture, LinkProfile, Transport};
 use crate::error::{Error, ErrorKind, Result};
 use crate::frame::{CommId, Tag};
@@ -28,26 +27,6 @@ pub struct LocalTransport {
 struct Fabric {
     mailboxes: Vec<Mailbox>,
     gone: Vec<AtomicBool>,
-}
-
-#[derive(Default)]
-struct Mailbox {
-    state: Mutex<MailboxState>,
-    arrived: Notify,
-}
-
-#[derive(Default)]
-struct MailboxState {
-    frames: HashMap<(Rank, Tag), VecDeque<Bytes>>,
-    aborted: HashMap<CommId, (Rank, String)>,
-}
-
-impl Mailbox {
-    fn lock(&self) -> MutexGuard<'_, MailboxState> {
-        // A panic while holding the lock cannot leave the map half-updated (every update is
-        // one insert or remove), so a poisoned lock is still consistent.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 impl LocalTransport {
@@ -68,35 +47,9 @@ impl LocalTransport {
     fn leave(&self) {
         if !self.fabric.gone[self.rank].swap(true, Ordering::SeqCst) {
             for mailbox in &self.fabric.mailboxes {
-                mailbox.arrived.notify_waiters();
+                mailbox.wake();
             }
         }
-    }
-
-    fn try_take(&self, from: Rank, tag: Tag) -> Option<Result<Bytes>> {
-        let mut state = self.fabric.mailboxes[self.rank].lock();
-        if let Some(queue) = state.frames.get_mut(&(from, tag)) {
-            let frame = queue.pop_front();
-            if queue.is_empty() {
-                state.frames.remove(&(from, tag));
-            }
-            return frame.map(Ok);
-        }
-        if let Some((who, reason)) = state.aborted.get(&tag.comm) {
-            return Some(Err(Error::new(
-                ErrorKind::Remote,
-                format!("rank {who} aborted the communicator: {reason}"),
-            )
-            .with_peer(*who)));
-        }
-        if self.fabric.gone[from].load(Ordering::SeqCst) {
-            return Some(Err(Error::new(
-                ErrorKind::Remote,
-                format!("rank {from} left before sending {tag}"),
-            )
-            .with_peer(from)));
-        }
-        None
     }
 }
 
@@ -125,13 +78,7 @@ impl Transport for LocalTransport {
                 Err(Error::new(ErrorKind::Remote, format!("rank {to} has left")).with_peer(to))
             }
             Some(mailbox) => {
-                mailbox
-                    .lock()
-                    .frames
-                    .entry((self.rank, tag))
-                    .or_default()
-                    .push_back(msg);
-                mailbox.arrived.notify_waiters();
+                mailbox.deliver(self.rank, tag, 0, msg);
                 Ok(())
             }
         };
@@ -146,37 +93,17 @@ impl Transport for LocalTransport {
                     self.size()
                 )));
             }
-            let mailbox = &self.fabric.mailboxes[self.rank];
-            loop {
-                // Register for wake-ups before looking, so an arrival in between is not missed.
-                let arrived = mailbox.arrived.notified();
-                tokio::pin!(arrived);
-                arrived.as_mut().enable();
-                if let Some(result) = self.try_take(from, tag) {
-                    return result;
-                }
-                if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                    return self.try_take(from, tag).unwrap_or_else(|| {
-                        Err(Error::new(
-                            ErrorKind::Timeout,
-                            format!("no message {tag} from rank {from} before the deadline"),
-                        )
-                        .with_peer(from))
-                    });
-                }
-            }
+            let gone = || self.fabric.gone[from].load(Ordering::SeqCst);
+            self.fabric.mailboxes[self.rank]
+                .recv(from, tag, deadline, gone)
+                .await
         })
     }
 
     fn abort<'a>(&'a self, comm: CommId, peers: &'a [Rank], reason: &'a str) -> BoxFuture<'a, ()> {
         for &peer in peers {
             if let Some(mailbox) = self.fabric.mailboxes.get(peer) {
-                mailbox
-                    .lock()
-                    .aborted
-                    .entry(comm)
-                    .or_insert_with(|| (self.rank, reason.to_string()));
-                mailbox.arrived.notify_waiters();
+                mailbox.abort(comm, self.rank, reason);
             }
         }
         Box::pin(std::future::ready(()))

@@ -20,8 +20,8 @@
 use super::super::blocks::Blocks;
 use super::super::context::OpCtx;
 use super::super::cost::{CostInput, Traffic};
-use super::super::reduce_scatter::fold::{Fold, Role};
 use super::copy_seconds_per_byte;
+use crate::algorithms::fold::{Fold, Role};
 use crate::error::Result;
 use crate::types::Element;
 

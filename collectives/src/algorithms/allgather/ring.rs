@@ -21,10 +21,8 @@ use futures_util::stream::FuturesUnordered;
 use super::super::blocks::Blocks;
 use super::super::context::OpCtx;
 use super::super::cost::{CostInput, Traffic};
-use super::super::reduce_scatter::pipeline::{
-    CHUNK_BYTES, Chunks, finish_sends, ring_traffic, while_sending,
-};
 use super::copy_seconds_per_byte;
+use crate::algorithms::pipeline::{CHUNK_BYTES, Chunks, finish_sends, ring_traffic, while_sending};
 use crate::error::Result;
 use crate::types::Element;
 

@@ -8,11 +8,11 @@ mod ring;
 pub(crate) mod tests;
 
 use super::context::OpCtx;
-use super::cost::{CostInput, Traffic, pow2_floor};
+use super::cost::{CostInput, Traffic};
 use super::{Algorithm, not_offered};
 use crate::collective::Collective;
 use crate::error::Result;
-use crate::{Element, Rank, Reduction};
+use crate::{Element, Reduction};
 
 /// The allreduce algorithms.
 pub const ALGORITHMS: &[Algorithm] = &[
@@ -54,53 +54,5 @@ pub async fn run<T: Element>(
         Algorithm::Ring => ring::run(ctx, buf, op).await,
         Algorithm::Rabenseifner => rabenseifner::run(ctx, buf, op).await,
         _ => Err(not_offered(Collective::AllReduce, alg)),
-    }
-}
-
-/// MPICH's fold of p ranks onto the largest power of two `pof2 ≤ p`.
-///
-/// With `rem = p - pof2`, each even rank below `2·rem` hands its data to the odd rank above
-/// it and sits out; the odd one continues as `rank / 2`, and every rank from `2·rem` up as
-/// `rank - rem`. The renumbering keeps rank order, and every continuing rank holds the data
-/// of a contiguous range of ranks, so exchanges between the continuing ranks can keep the
-/// order of a non-commutative reduction.
-#[derive(Clone, Copy, Debug)]
-struct Fold {
-    pof2: usize,
-    rem: usize,
-}
-
-impl Fold {
-    fn new(p: usize) -> Fold {
-        let pof2 = pow2_floor(p);
-        Fold {
-            pof2,
-            rem: p - pof2,
-        }
-    }
-
-    /// Whether `rank` is one of the `2·rem` ranks that pair up before and after.
-    fn paired(&self, rank: Rank) -> bool {
-        rank < 2 * self.rem
-    }
-
-    /// The folded rank of `rank`, or `None` if it sits out.
-    fn newrank(&self, rank: Rank) -> Option<usize> {
-        if !self.paired(rank) {
-            Some(rank - self.rem)
-        } else if rank % 2 == 1 {
-            Some(rank / 2)
-        } else {
-            None
-        }
-    }
-
-    /// The rank that continues as `newrank`.
-    fn rank(&self, newrank: usize) -> Rank {
-        if newrank < self.rem {
-            2 * newrank + 1
-        } else {
-            newrank + self.rem
-        }
     }
 }

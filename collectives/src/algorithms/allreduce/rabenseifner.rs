@@ -3,7 +3,7 @@
 //!
 //! R. Rabenseifner, "Optimization of collective reduction operations", ICCS 2004 (MPICH's
 //! `allreduce_intra_reduce_scatter_allgather`). After MPICH's fold of p ranks onto
-//! pof2 = 2^⌊lg p⌋ (see [`Fold`](super::Fold)), the vector is cut into pof2 balanced blocks.
+//! pof2 = 2^⌊lg p⌋ (see [`Fold`](crate::algorithms::fold::Fold)), the vector is cut into pof2 balanced blocks.
 //! In halving round k (partner distance 2^k, k = 0, 1, ...) each rank keeps one half of its
 //! current blocks, sends the other half to its partner and combines the partner's copy of
 //! the half it keeps; after lg pof2 rounds every rank holds one fully reduced block. The
@@ -28,7 +28,7 @@
 use super::super::blocks::Blocks;
 use super::super::context::OpCtx;
 use super::super::cost::{CostInput, Traffic};
-use super::Fold;
+use crate::algorithms::fold::Fold;
 use crate::error::Result;
 use crate::op::Reduction;
 use crate::types::Element;
@@ -70,11 +70,11 @@ fn halving(newrank: usize, pof2: usize) -> Vec<Round> {
 /// 2q·α + 2(pof2 - 1)/pof2·nβ + (pof2 - 1)/pof2·nγ, plus 2α + 2nβ + nγ for the fold.
 pub(super) fn cost(input: &CostInput) -> f64 {
     let fold = Fold::new(input.ranks);
-    let q = f64::from(fold.pof2.trailing_zeros());
+    let q = f64::from(fold.pof2().trailing_zeros());
     #[allow(clippy::cast_precision_loss)]
-    let part = (fold.pof2 - 1) as f64 / fold.pof2 as f64 * input.n();
+    let part = (fold.pof2() - 1) as f64 / fold.pof2() as f64 * input.n();
     let mut t = 2.0 * q * input.alpha() + 2.0 * part * input.beta() + part * input.gamma();
-    if fold.rem > 0 {
+    if fold.rem() > 0 {
         t += 2.0 * (input.alpha() + input.n() * input.beta()) + input.n() * input.gamma();
     }
     t
@@ -83,13 +83,13 @@ pub(super) fn cost(input: &CostInput) -> f64 {
 /// The fold's 2·rem messages of n bytes, and every halving and allgather message.
 pub(super) fn traffic(p: usize, count: usize, elem: usize) -> Traffic {
     let fold = Fold::new(p);
-    let blocks = Blocks::balanced(count, fold.pof2);
+    let blocks = Blocks::balanced(count, fold.pof2());
     let mut t = Traffic::default();
-    for _ in 0..2 * fold.rem {
+    for _ in 0..2 * fold.rem() {
         t.message(count * elem);
     }
-    for newrank in 0..fold.pof2 {
-        for round in halving(newrank, fold.pof2) {
+    for newrank in 0..fold.pof2() {
+        for round in halving(newrank, fold.pof2()) {
             t.message(blocks.span(round.give.0, round.give.1).len() * elem);
             t.message(blocks.span(round.keep.0, round.keep.1).len() * elem);
         }
@@ -104,7 +104,7 @@ pub(super) async fn run<T: Element>(
 ) -> Result<()> {
     let (rank, p, n) = (ctx.rank(), ctx.size(), buf.len());
     let fold = Fold::new(p);
-    let q = fold.pof2.trailing_zeros();
+    let q = fold.pof2().trailing_zeros();
     // Step 0: fold; 1..=q: halving; q+1..=2q: allgather; 2q + 1: unfold.
     let unfold_step = 2 * q + 1;
     if fold.paired(rank) {
@@ -116,10 +116,10 @@ pub(super) async fn run<T: Element>(
         }
     }
     if let Some(newrank) = fold.newrank(rank) {
-        let blocks = Blocks::balanced(n, fold.pof2);
-        let rounds = halving(newrank, fold.pof2);
+        let blocks = Blocks::balanced(n, fold.pof2());
+        let rounds = halving(newrank, fold.pof2());
         for (step, round) in (1..).zip(&rounds) {
-            let partner = fold.rank(round.partner);
+            let partner = fold.old_rank(round.partner);
             let keep = blocks.span(round.keep.0, round.keep.1);
             let give = blocks.span(round.give.0, round.give.1);
             let (sent, got) = tokio::join!(
@@ -135,7 +135,7 @@ pub(super) async fn run<T: Element>(
             }
         }
         for (step, round) in (q + 1..).zip(rounds.iter().rev()) {
-            let partner = fold.rank(round.partner);
+            let partner = fold.old_rank(round.partner);
             let keep = blocks.span(round.keep.0, round.keep.1);
             let give = blocks.span(round.give.0, round.give.1);
             let (sent, got) = tokio::join!(

@@ -5,7 +5,7 @@
 //! swaps its whole vector with the rank whose number differs in bit k and combines, so after
 //! lg p rounds every rank holds the full reduction. For p not a power of two the first
 //! 2·(p - pof2) ranks pair up first (each even rank hands its vector to the odd one above,
-//! see [`Fold`](super::Fold)) and get the result back at the end. Each combine puts the
+//! see [`Fold`](crate::algorithms::fold::Fold)) and get the result back at the end. Each combine puts the
 //! partner's data on the side of the ranks it covers, so a non-commutative reduction comes
 //! out in rank order. Latency-optimal; for small messages.
 //!
@@ -16,7 +16,7 @@
 
 use super::super::context::OpCtx;
 use super::super::cost::{CostInput, Traffic};
-use super::Fold;
+use crate::algorithms::fold::Fold;
 use crate::error::Result;
 use crate::op::Reduction;
 use crate::types::Element;
@@ -24,8 +24,8 @@ use crate::types::Element;
 /// Rounds of message passing and of reduction on the critical path.
 fn rounds(p: usize) -> (f64, f64) {
     let fold = Fold::new(p);
-    let q = f64::from(fold.pof2.trailing_zeros());
-    if fold.rem == 0 {
+    let q = f64::from(fold.pof2().trailing_zeros());
+    if fold.rem() == 0 {
         (q, q)
     } else {
         (q + 2.0, q + 1.0)
@@ -41,7 +41,7 @@ pub(super) fn cost(input: &CostInput) -> f64 {
 /// 2·rem + pof2·lg pof2 messages of n bytes.
 pub(super) fn traffic(p: usize, bytes: usize) -> Traffic {
     let fold = Fold::new(p);
-    let messages = 2 * fold.rem + fold.pof2 * fold.pof2.trailing_zeros() as usize;
+    let messages = 2 * fold.rem() + fold.pof2() * fold.pof2().trailing_zeros() as usize;
     let mut t = Traffic::default();
     for _ in 0..messages {
         t.message(bytes);
@@ -56,7 +56,7 @@ pub(super) async fn run<T: Element>(
 ) -> Result<()> {
     let (rank, p, n) = (ctx.rank(), ctx.size(), buf.len());
     let fold = Fold::new(p);
-    let rounds = fold.pof2.trailing_zeros();
+    let rounds = fold.pof2().trailing_zeros();
     // Step 0: fold; steps 1..=rounds: exchanges; step rounds + 1: unfold.
     let unfold_step = rounds + 1;
     if fold.paired(rank) {
@@ -70,9 +70,9 @@ pub(super) async fn run<T: Element>(
     if let Some(newrank) = fold.newrank(rank) {
         let mut mask = 1;
         let mut step = 1;
-        while mask < fold.pof2 {
+        while mask < fold.pof2() {
             let partner_new = newrank ^ mask;
-            let partner = fold.rank(partner_new);
+            let partner = fold.old_rank(partner_new);
             let (sent, got) = tokio::join!(
                 ctx.send(partner, step, buf),
                 ctx.recv::<T>(partner, step, n)

@@ -11,7 +11,8 @@ use tokio::time::Instant;
 
 use super::super::context::FRAME_OVERHEAD;
 use super::super::cost::{CostInput, Traffic};
-use super::{ALGORITHMS, Fold, cost, traffic};
+use super::{ALGORITHMS, cost, traffic};
+use crate::algorithms::fold::Fold;
 use crate::frame::{CommId, Tag};
 use crate::transport::local::LocalTransport;
 use crate::transport::{BoxFuture, LinkProfile, Transport};
@@ -321,12 +322,12 @@ fn ring_refuses_a_non_commutative_op_and_the_communicator_stays_usable() {
 fn the_fold_keeps_rank_order() {
     for p in 1..20 {
         let fold = Fold::new(p);
-        assert!(fold.pof2.is_power_of_two() && fold.pof2 <= p && 2 * fold.pof2 > p);
+        assert!(fold.pof2().is_power_of_two() && fold.pof2() <= p && 2 * fold.pof2() > p);
         let continuing: Vec<Rank> = (0..p).filter(|&r| fold.newrank(r).is_some()).collect();
-        assert_eq!(continuing.len(), fold.pof2);
+        assert_eq!(continuing.len(), fold.pof2());
         for (newrank, &rank) in continuing.iter().enumerate() {
             assert_eq!(fold.newrank(rank), Some(newrank));
-            assert_eq!(fold.rank(newrank), rank);
+            assert_eq!(fold.old_rank(newrank), rank);
         }
     }
 }

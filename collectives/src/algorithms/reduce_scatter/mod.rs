@@ -4,8 +4,6 @@
 //! [`Blocks`] (blocks may differ in size and be empty); on return block `ctx.rank()` holds
 //! the reduction over all ranks (not divided for `Avg`) and the other blocks hold scratch.
 
-pub(crate) mod fold;
-pub(crate) mod pipeline;
 mod recursive_doubling;
 mod recursive_halving;
 mod ring;
@@ -68,9 +66,9 @@ pub(crate) mod tests {
 
     use tokio::time::Instant;
 
-    use super::pipeline::CHUNK_BYTES;
     use super::*;
     use crate::algorithms::cost::{ceil_log2, pow2_floor};
+    use crate::algorithms::pipeline::CHUNK_BYTES;
     use crate::frame::{CommId, Header, Tag};
     use crate::{Communicator, ErrorKind, LinkProfile, OpOptions, ReduceOp, local};
 

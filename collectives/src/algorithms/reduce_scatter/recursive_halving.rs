@@ -20,7 +20,7 @@
 use super::super::blocks::Blocks;
 use super::super::context::OpCtx;
 use super::super::cost::{CostInput, Traffic};
-use super::fold::{Fold, Role};
+use crate::algorithms::fold::{Fold, Role};
 use crate::error::Result;
 use crate::op::Reduction;
 use crate::types::Element;

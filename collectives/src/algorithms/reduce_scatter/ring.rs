@@ -6,7 +6,7 @@
 //! its partial of block r − s − 1 to rank r + 1 and reduces the partial of block r − s − 2
 //! that rank r − 1 sends into its own (indices mod p); after p − 1 steps block r holds the
 //! reduction over all ranks. Every block travels in chunks of at most
-//! [`CHUNK_BYTES`](super::pipeline::CHUNK_BYTES): a chunk is reduced as soon as it arrives
+//! [`CHUNK_BYTES`](crate::algorithms::pipeline::CHUNK_BYTES): a chunk is reduced as soon as it arrives
 //! and forwarded at once as part of the next step, so reduction overlaps the transfer of the
 //! later chunks and a block never waits for the whole of its predecessor. Partials combine
 //! in ring order, not rank order, so only commutative reductions may use it.
@@ -22,7 +22,7 @@ use futures_util::stream::FuturesUnordered;
 use super::super::blocks::Blocks;
 use super::super::context::OpCtx;
 use super::super::cost::{CostInput, Traffic};
-use super::pipeline::{CHUNK_BYTES, Chunks, finish_sends, ring_traffic, while_sending};
+use crate::algorithms::pipeline::{CHUNK_BYTES, Chunks, finish_sends, ring_traffic, while_sending};
 use crate::error::Result;
 use crate::op::Reduction;
 use crate::types::Element;

@@ -74,6 +74,19 @@ impl Fold {
         }
     }
 
+    /// Whether `r` is one of the `2·rem` ranks that pair up before and after.
+    pub(crate) fn paired(self, r: Rank) -> bool {
+        r < 2 * self.rem
+    }
+
+    /// The new rank `r` acts as, or `None` if it sits out.
+    pub(crate) fn newrank(self, r: Rank) -> Option<usize> {
+        match self.role(r) {
+            Role::In { new, .. } => Some(new),
+            Role::Out { .. } => None,
+        }
+    }
+
     /// The original rank that acts as new rank `i`.
     pub(crate) fn old_rank(self, i: usize) -> Rank {
         if i < self.rem {

@@ -1,1 +1,0 @@
-//! A simulated transport with virtual time (placeholder until the simulator lands).

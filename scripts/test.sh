@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every check the project has: formatting, lints, tests and doctests. Installs what the
+# suite needs first (see ensure_tools).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The one place that installs tools and packages and starts the services the tests use.
+# Today the suite needs only the Rust toolchain and cargo-nextest; later issues add their
+# apt and pip packages and service start-up here.
+ensure_tools() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        echo "scripts/test.sh: needs the Rust toolchain (https://rustup.rs)" >&2
+        exit 1
+    fi
+    if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+        rustup component add rustfmt clippy
+    fi
+    if ! cargo nextest --version >/dev/null 2>&1; then
+        cargo install cargo-nextest --locked
+    fi
+}
+
+ensure_tools
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo nextest run --workspace --no-fail-fast
+cargo test --workspace --doc
