@@ -209,7 +209,7 @@ fn broadcast_traffic_matches() {
         Some(verdict(
             &report,
             |_| want.clone(),
-            broadcast::traffic(a, p, n, ELEM),
+            broadcast::traffic(a, p, n, ELEM, root),
         ))
     });
 }

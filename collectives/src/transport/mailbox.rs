@@ -127,7 +127,10 @@ impl Mailbox {
                 .with_peer(from));
             }
             if let Some(e) = self.failure(from, tag, &gone) {
-                return Err(e);
+                // The frame may have come between the look above and this check, its sender
+                // leaving right after: a rank's frames are delivered before it counts as
+                // gone, so one more look settles it.
+                return self.take(from, tag).ok_or(e);
             }
             // Either way, look again: the timer fires at or after the deadline.
             let _ = tokio::time::timeout_at(deadline, arrived).await;
