@@ -21,29 +21,6 @@ const COLLECTIVES: [Collective; 13] = [
     Collective::SendRecv,
 ];
 
-/// Whether the collective has an algorithm on this branch yet. Algorithm modules land in
-/// main one by one; until scan's does, scan and exscan are skipped (with a note) rather than
-/// failing every test here. Every other collective must run.
-fn implemented(collective: Collective) -> bool {
-    use fccl_collectives::algorithms::scan;
-    if !matches!(collective, Collective::Scan | Collective::ExScan) {
-        return true;
-    }
-    let input = CostInput {
-        ranks: 4,
-        bytes: 1024,
-        profile: LinkProfile::IN_PROCESS,
-        commutative: true,
-    };
-    let any = scan::ALGORITHMS
-        .iter()
-        .any(|&a| scan::cost(a, &input).is_some());
-    if !any {
-        eprintln!("note: {collective} has no algorithm yet; skipped");
-    }
-    any
-}
-
 fn small(collective: Collective) -> BenchSpec {
     let mut spec = BenchSpec::new(collective, vec![4, 100, 1036]);
     spec.iters = 2;
@@ -108,7 +85,7 @@ fn assert_sane(r: &BenchRecord, spec: &BenchSpec, n: usize) {
 #[test]
 fn every_collective_is_correct_on_2_3_5_8_ranks() {
     for n in [2, 3, 5, 8] {
-        for collective in COLLECTIVES.into_iter().filter(|&c| implemented(c)) {
+        for collective in COLLECTIVES {
             let spec = small(collective);
             let records = bench(n, &spec);
             let blocks = fccl_benches::sizes::has_blocks(collective);
@@ -143,7 +120,7 @@ fn every_type_and_op_reduces_exactly() {
                 Collective::Scan,
                 Collective::ExScan,
             ];
-            for collective in reducing.into_iter().filter(|&c| implemented(c)) {
+            for collective in reducing {
                 let mut spec = small(collective);
                 spec.sizes = vec![600];
                 spec.dtype = dtype;
@@ -290,7 +267,7 @@ fn a_wrong_result_is_reported_as_not_correct_on_every_rank() {
 
 #[test]
 fn one_rank_runs_everything() {
-    for collective in COLLECTIVES.into_iter().filter(|&c| implemented(c)) {
+    for collective in COLLECTIVES {
         let spec = small(collective);
         for r in bench(1, &spec) {
             assert_sane(&r, &spec, 1);
