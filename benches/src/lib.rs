@@ -1,14 +1,38 @@
-//! The benchmark harness behind `fccl bench`: times a collective over a list of sizes on a
-//! [`fccl_collectives::Communicator`], checks every result against values computed in closed
-//! form, and reports nccl-tests-style records.
+//! The benchmark harness behind `fccl bench`.
+//!
+//! [`run`] measures one collective over a list of sizes on a [`Communicator`] it is given
+//! (it never builds one), nccl-tests style: warm-up, then timed iterations each after a
+//! barrier, the slowest rank's time per iteration, min/median/max, the algorithm that ran,
+//! algorithm and bus bandwidth, peak memory, and a check of every result against values
+//! computed independently in closed form ([`pattern`]).
+//!
+//! ```
+//! use fccl_benches::{BenchSpec, run};
+//! use fccl_collectives::{Collective, local};
+//!
+//! let spec = BenchSpec::new(Collective::Broadcast, vec![1024]);
+//! let records = local::run(3, |mut comm| {
+//!     let spec = spec.clone();
+//!     async move { run(&mut comm, &spec, &mut |_| {}).await.unwrap() }
+//! });
+//! assert!(records[0][0].correct);
+//! assert_eq!(records[0][0].count, 256);
+//! ```
+//!
+//! [`Communicator`]: fccl_collectives::Communicator
 
+pub mod bandwidth;
 mod cases;
-pub mod elem;
-mod harness;
 pub mod pattern;
-pub mod record;
-pub mod spec;
+mod record;
+pub mod rss;
+mod run;
+pub mod sizes;
+mod spec;
+pub mod stats;
+pub mod table;
 
-pub use harness::run_bench;
-pub use record::BenchRecord;
-pub use spec::{BenchSpec, Point};
+pub use record::{BenchRecord, WrongAt};
+pub use run::{Event, run};
+pub use sizes::Shape;
+pub use spec::BenchSpec;

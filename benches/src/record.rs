@@ -1,69 +1,63 @@
-//! One measured point: what `fccl bench` prints and writes as a JSON line.
+//! The result of one benchmark point, as printed and written as a JSON line.
 
 use serde::{Deserialize, Serialize};
 
-/// The result of one size point, as one JSON object (DESIGN §5's fields plus
-/// `peak_rss_mb`).
+/// One benchmark point: what ran and how fast. Serialised as one JSON object per line by
+/// `fccl bench --json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BenchRecord {
-    /// The collective's name (`allreduce`, ...).
+    /// The collective (`allreduce`, `reduce_scatter`, ...).
     pub collective: String,
-    /// The transport's name.
+    /// The transport, as named on the command line (`local`, `tcp://...`).
     pub transport: String,
     /// The number of ranks.
     pub ranks: usize,
-    /// The element type (`f32`, ...).
+    /// The element type (`f32`, `bf16`, ...).
     pub dtype: String,
-    /// The reduction, or `none` for collectives that do not reduce.
+    /// The reduction (`sum`, ...), or `none` for collectives that do not reduce.
     pub op: String,
-    /// Bytes as nccl-tests counts them (the whole vector for blocked collectives).
-    pub bytes: u64,
+    /// The size in bytes as nccl-tests counts it (see [`crate::Shape::bytes`]).
+    pub bytes: usize,
     /// Elements in `bytes`.
-    pub count: u64,
-    /// The algorithm that ran.
+    pub count: usize,
+    /// The algorithm that ran (`ring`, `binomial`, ..., `p2p` for sendrecv).
     pub algorithm: String,
     /// Timed iterations.
     pub iters: usize,
-    /// Median time per iteration in microseconds (the slowest rank's, per iteration).
+    /// Median time of an iteration in microseconds; each iteration's time is the slowest
+    /// rank's.
     pub time_us: f64,
-    /// Fastest iteration.
+    /// Fastest iteration in microseconds.
     pub time_us_min: f64,
-    /// Slowest iteration.
+    /// Slowest iteration in microseconds.
     pub time_us_max: f64,
-    /// `bytes / time_us` in GB/s (10^9 bytes per second).
-    pub algbw_gbps: f64,
-    /// `algbw_gbps` times nccl-tests' bus factor for the collective.
-    pub busbw_gbps: f64,
-    /// Whether every rank's result matched the expected values.
+    /// `bytes` over the median time, in GB/s; `null` for barrier.
+    pub algbw_gbps: Option<f64>,
+    /// The algorithm bandwidth times nccl-tests' bus factor, in GB/s; `null` for barrier.
+    pub busbw_gbps: Option<f64>,
+    /// Whether every rank's result matched the expected values in every checked iteration.
     pub correct: bool,
-    /// The process's peak resident set size in MiB (`VmHWM`; 0 where unavailable).
+    /// The largest peak resident memory of the ranks' processes while the point ran, in MiB.
     pub peak_rss_mb: f64,
-    /// The first wrong index (on any rank), when not correct; not part of the JSON.
+    /// Where the first wrong element was, when not correct (for the error message; not
+    /// part of the JSON).
     #[serde(skip)]
-    pub first_error: Option<u64>,
+    pub first_wrong: Option<WrongAt>,
 }
 
-/// `(min, median, max)` of `times` (which must not be empty).
-pub fn stats(times: &[f64]) -> (f64, f64, f64) {
-    let mut t = times.to_vec();
-    t.sort_by(f64::total_cmp);
-    let n = t.len();
-    let median = if n % 2 == 1 {
-        t[n / 2]
-    } else {
-        (t[n / 2 - 1] + t[n / 2]) / 2.0
-    };
-    (t[0], median, t[n - 1])
+/// The first wrong element of a point: the lowest index of any rank's output, and the lowest
+/// rank with a wrong element there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrongAt {
+    /// The rank whose output was wrong.
+    pub rank: usize,
+    /// The index in that rank's output buffer.
+    pub index: usize,
 }
 
-/// `VmHWM` from `/proc/self/status` in MiB, or 0 where it cannot be read.
-pub fn peak_rss_mb() -> f64 {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return 0.0;
-    };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+impl BenchRecord {
+    /// The record as one line of JSON (no trailing newline).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a BenchRecord always serialises")
+    }
 }

@@ -1,145 +1,98 @@
-//! What to run: the collective, the sizes, the type and op, and how often.
+//! What to benchmark.
 
-use fccl_collectives::{Algorithm, Collective, DataType, ReduceOp};
+use fccl_collectives::{Algorithm, Collective, DataType, Error, Rank, ReduceOp, Result};
 
-/// A benchmark: one collective over a list of sizes.
+/// A benchmark: one collective over a list of sizes, with one data type and op.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BenchSpec {
-    /// The collective (or `sendrecv` for point-to-point).
+    /// The collective to measure. [`Collective::Split`] cannot be benchmarked.
     pub collective: Collective,
-    /// The sizes in bytes, as the user gave them (the harness rounds each down, see
-    /// [`Point::new`]).
+    /// Requested sizes in bytes; each becomes a [`crate::Shape`]. Ignored for barrier.
     pub sizes: Vec<usize>,
-    /// The element type.
+    /// Element type.
     pub dtype: DataType,
-    /// The reduction (ignored by collectives that do not reduce).
+    /// Reduction of the reducing collectives; ignored by the others.
     pub op: ReduceOp,
-    /// Timed iterations per size; `None` picks fewer for larger sizes ([`default_iters`]).
-    pub iters: Option<usize>,
-    /// Untimed warm-up iterations per size; `None` picks a few ([`default_warmup`]).
-    pub warmup: Option<usize>,
-    /// Force this algorithm instead of the selector's choice.
+    /// Timed iterations per size (at least 1).
+    pub iters: usize,
+    /// Untimed iterations before the timed ones.
+    pub warmup: usize,
+    /// Run this algorithm instead of the selector's choice.
     pub algorithm: Option<Algorithm>,
-    /// The transport's name, for the output only.
+    /// Root of the rooted collectives (reduce, broadcast, gather, scatter).
+    pub root: Rank,
+    /// The transport's name for the report; the harness never builds a transport.
     pub transport: String,
+    /// For testing the checker: corrupts one element of the last rank's output in the last
+    /// iteration, which must then be reported as not correct.
+    pub inject_fault: bool,
 }
 
 impl BenchSpec {
-    /// A spec with defaults: f32, sum, default iterations, the selector's algorithm.
+    /// A spec with nccl-tests' defaults: f32 sum, 20 iterations after 5 warm-up ones,
+    /// root 0, the selector's algorithm, transport `local`.
     pub fn new(collective: Collective, sizes: Vec<usize>) -> BenchSpec {
         BenchSpec {
             collective,
             sizes,
             dtype: DataType::Float32,
             op: ReduceOp::Sum,
-            iters: None,
-            warmup: None,
+            iters: 20,
+            warmup: 5,
             algorithm: None,
+            root: 0,
             transport: "local".to_string(),
+            inject_fault: false,
         }
     }
 
-    /// Timed iterations for a point of `bytes`.
-    pub fn iters_for(&self, bytes: usize) -> usize {
-        self.iters.unwrap_or_else(|| default_iters(bytes)).max(1)
+    /// Whether the collective reduces (and so uses `op`).
+    pub fn reduces(&self) -> bool {
+        matches!(
+            self.collective,
+            Collective::AllReduce
+                | Collective::Reduce
+                | Collective::ReduceScatter
+                | Collective::Scan
+                | Collective::ExScan
+        )
     }
 
-    /// Warm-up iterations for a point of `bytes`.
-    pub fn warmup_for(&self, bytes: usize) -> usize {
-        self.warmup.unwrap_or_else(|| default_warmup(bytes))
-    }
-}
-
-/// 20 iterations up to 1 MiB, then fewer so that each point moves about 32 MiB (at least 3).
-pub fn default_iters(bytes: usize) -> usize {
-    if bytes <= 1 << 20 {
-        20
-    } else {
-        ((32usize << 20) / bytes).clamp(3, 20)
-    }
-}
-
-/// 5 warm-up iterations up to 1 MiB, then 1.
-pub fn default_warmup(bytes: usize) -> usize {
-    if bytes <= 1 << 20 { 5 } else { 1 }
-}
-
-/// Whether the collective reduces (and so uses the op).
-pub fn reduces(c: Collective) -> bool {
-    matches!(
-        c,
-        Collective::AllReduce
-            | Collective::Reduce
-            | Collective::ReduceScatter
-            | Collective::Scan
-            | Collective::ExScan
-    )
-}
-
-/// Whether the collective's buffer is one block per rank (so its count is a multiple of p).
-pub fn blocked(c: Collective) -> bool {
-    matches!(
-        c,
-        Collective::ReduceScatter
-            | Collective::AllGather
-            | Collective::AllToAll
-            | Collective::AllToAllV
-            | Collective::Gather
-            | Collective::Scatter
-    )
-}
-
-/// nccl-tests' bus-bandwidth factor: busbw = algbw × factor.
-pub fn busbw_factor(c: Collective, p: usize) -> f64 {
-    let p = p as f64;
-    match c {
-        Collective::AllReduce => 2.0 * (p - 1.0) / p,
-        c if blocked(c) => (p - 1.0) / p,
-        Collective::Barrier => 0.0,
-        _ => 1.0,
-    }
-}
-
-/// One size point: the element count and bytes reported, and the per-rank block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Point {
-    /// Elements: the whole vector (`p × block` for blocked collectives, as nccl-tests
-    /// counts allgather, reduce-scatter, all-to-all, gather and scatter).
-    pub count: usize,
-    /// `count × element size`.
-    pub bytes: usize,
-    /// Elements per rank for blocked collectives; `count` otherwise.
-    pub block: usize,
-}
-
-impl Point {
-    /// The point for a requested size: rounded down to whole elements and, for blocked
-    /// collectives, to a multiple of `p` elements. A barrier has no data.
-    pub fn new(c: Collective, dtype: DataType, p: usize, size: usize) -> Point {
-        if c == Collective::Barrier {
-            return Point {
-                count: 0,
-                bytes: 0,
-                block: 0,
-            };
-        }
-        let elems = size / dtype.size();
-        let (count, block) = if blocked(c) {
-            let block = elems / p;
-            (block * p, block)
+    /// The op's name in reports: the op for reducing collectives, else `none`.
+    pub fn op_name(&self) -> &'static str {
+        if self.reduces() {
+            self.op.name()
         } else {
-            (elems, elems)
-        };
-        Point {
-            count,
-            bytes: count * dtype.size(),
-            block,
+            "none"
         }
     }
-}
 
-/// The alltoallv count from rank `src` to rank `dst` for a nominal block: half, one or
-/// one and a half blocks, varying with the pair.
-pub fn alltoallv_count(src: usize, dst: usize, block: usize) -> usize {
-    block * (1 + (src + 2 * dst) % 3) / 2
+    /// Checks the spec against a communicator of `ranks` ranks.
+    pub fn validate(&self, ranks: usize) -> Result<()> {
+        if self.collective == Collective::Split {
+            return Err(Error::invalid(
+                "split is not a collective fccl bench can measure",
+            ));
+        }
+        if self.iters == 0 {
+            return Err(Error::invalid(
+                "the number of iterations must be at least 1",
+            ));
+        }
+        if self.sizes.is_empty() && self.collective != Collective::Barrier {
+            return Err(Error::invalid("no sizes to measure"));
+        }
+        if self.root >= ranks {
+            return Err(Error::invalid(format!(
+                "root {} is out of range for {ranks} ranks",
+                self.root
+            )));
+        }
+        if self.collective == Collective::SendRecv && self.algorithm.is_some() {
+            return Err(Error::invalid(
+                "sendrecv is point-to-point and has no algorithms to choose from",
+            ));
+        }
+        Ok(())
+    }
 }

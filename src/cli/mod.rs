@@ -1,15 +1,15 @@
-//! The command line: `fccl bench ...` (the other subcommands of DESIGN §5 come later).
+//! The command line: `fccl <subcommand>`, in the style of cargo.
 
 mod bench;
-mod sizes;
+mod output;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// fccl, the FaaS Collective Communication Library.
+/// fccl: MPI/NCCL-style collective communication for serverless functions.
 #[derive(Debug, Parser)]
-#[command(name = "fccl", version, about)]
+#[command(name = "fccl", version, about, long_about = None)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,23 +17,21 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Time a collective over a range of sizes, nccl-tests style, checking every result.
+    /// Measure a collective over a range of sizes (an nccl-tests-style table).
     Bench(bench::BenchArgs),
 }
 
-/// Parses the command line and runs it; exit code 1 when a benchmark result is wrong, 2 on
-/// any other error.
+/// Parses the command line and runs the subcommand.
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Bench(args) => bench::run(args, &mut std::io::stdout().lock()),
-    };
-    match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
+    match cli.command {
+        Command::Bench(args) => bench::main(args),
     }
+}
+
+/// Prints `message` as an error and returns the exit code for failures that are not about
+/// results (bad arguments, a transport that failed).
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
 }

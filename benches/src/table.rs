@@ -1,0 +1,136 @@
+//! The nccl-tests-style text table that `fccl bench` prints.
+
+use crate::record::BenchRecord;
+use crate::spec::BenchSpec;
+
+/// The lines before the rows: what runs, and the column names with their units.
+pub fn header(spec: &BenchSpec, ranks: usize) -> String {
+    let algorithm = spec.algorithm.map_or_else(
+        || "selected per size".to_string(),
+        |a| format!("{a} (forced)"),
+    );
+    let op = if spec.reduces() {
+        format!(" {}", spec.op)
+    } else {
+        String::new()
+    };
+    format!(
+        "# fccl bench {}: transport {}, {ranks} ranks, {}{op}, {} iterations after {} warm-up, \
+         algorithm {algorithm}\n#\n{}\n{}",
+        spec.collective,
+        spec.transport,
+        spec.dtype,
+        spec.iters,
+        spec.warmup,
+        columns(
+            "size",
+            "count",
+            "type",
+            "op",
+            "algorithm",
+            "time",
+            "min",
+            "max",
+            "algbw",
+            "busbw",
+            "correct"
+        ),
+        columns(
+            "(B)",
+            "(elements)",
+            "",
+            "",
+            "",
+            "(us)",
+            "(us)",
+            "(us)",
+            "(GB/s)",
+            "(GB/s)",
+            ""
+        ),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn columns(
+    size: &str,
+    count: &str,
+    dtype: &str,
+    op: &str,
+    algorithm: &str,
+    time: &str,
+    min: &str,
+    max: &str,
+    algbw: &str,
+    busbw: &str,
+    correct: &str,
+) -> String {
+    format!(
+        "#{size:>12} {count:>12} {dtype:>5} {op:>5}  {algorithm:<22}{time:>10} {min:>10} \
+         {max:>10} {algbw:>8} {busbw:>8}  {correct}"
+    )
+    .trim_end()
+    .to_string()
+}
+
+/// One row of the table.
+pub fn row(r: &BenchRecord) -> String {
+    let bw = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"));
+    let (algbw, busbw) = (bw(r.algbw_gbps), bw(r.busbw_gbps));
+    let correct = if r.correct { "yes" } else { "NO" };
+    format!(
+        " {:>12} {:>12} {:>5} {:>5}  {:<22}{:>10.2} {:>10.2} {:>10.2} {algbw:>8} {busbw:>8}  {correct}",
+        r.bytes, r.count, r.dtype, r.op, r.algorithm, r.time_us, r.time_us_min, r.time_us_max,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fccl_collectives::Collective;
+
+    fn record() -> BenchRecord {
+        BenchRecord {
+            collective: "allreduce".into(),
+            transport: "local".into(),
+            ranks: 4,
+            dtype: "f32".into(),
+            op: "sum".into(),
+            bytes: 1024,
+            count: 256,
+            algorithm: "ring".into(),
+            iters: 20,
+            time_us: 12.5,
+            time_us_min: 10.0,
+            time_us_max: 20.25,
+            algbw_gbps: Some(0.08192),
+            busbw_gbps: Some(0.12288),
+            correct: true,
+            peak_rss_mb: 10.0,
+            first_wrong: None,
+        }
+    }
+
+    #[test]
+    fn rows_line_up_with_the_header() {
+        let spec = BenchSpec::new(Collective::AllReduce, vec![1024]);
+        let head = header(&spec, 4);
+        assert!(head.starts_with("# fccl bench allreduce: transport local, 4 ranks, f32 sum"));
+        let names = head.lines().nth(2).unwrap();
+        let line = row(&record());
+        // Right-aligned columns end where their names end.
+        for (name, value) in [("count", "256"), ("busbw", "0.123"), ("time", "12.50")] {
+            let end = names.find(name).unwrap() + name.len();
+            assert_eq!(
+                &line[end - value.len()..end],
+                value,
+                "{name}\n{names}\n{line}"
+            );
+        }
+        assert!(line.contains("ring") && line.ends_with("yes"));
+        let mut barrier = record();
+        barrier.algbw_gbps = None;
+        barrier.correct = false;
+        assert!(row(&barrier).contains(" - ") && row(&barrier).ends_with("NO"));
+    }
+}

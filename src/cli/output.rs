@@ -1,0 +1,128 @@
+//! Where `fccl bench` reports: the table, JSON lines, and a progress bar on a terminal.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::Path;
+
+use fccl_benches::sizes::format_size;
+use fccl_benches::{Event, table};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// The stream the table goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TableTo {
+    Stdout,
+    /// When JSON lines take stdout.
+    Stderr,
+    /// Not printed (tests).
+    Nowhere,
+}
+
+/// The sinks of one `fccl bench` run. Write errors are kept and reported at the end, so a
+/// closed pipe does not abort the ranks mid-collective.
+pub(super) struct Output {
+    table: TableTo,
+    json: Option<Box<dyn Write + Send>>,
+    progress: Option<ProgressBar>,
+    error: Option<io::Error>,
+}
+
+impl Output {
+    /// Sinks for a run of `points` points: the table on stdout (stderr if `json` is `-`),
+    /// JSON lines to `json`, and a progress bar if stdout is a terminal and not taken by
+    /// JSON.
+    pub(super) fn open(json: Option<&Path>, points: usize) -> io::Result<Output> {
+        let json_to_stdout = json == Some(Path::new("-"));
+        let json: Option<Box<dyn Write + Send>> = match json {
+            None => None,
+            Some(_) if json_to_stdout => Some(Box::new(io::stdout())),
+            Some(path) => {
+                let file = File::create(path).map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
+                })?;
+                Some(Box::new(BufWriter::new(file)))
+            }
+        };
+        let progress = (io::stdout().is_terminal() && !json_to_stdout && !cfg!(test)).then(|| {
+            let bar = ProgressBar::new(points as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} points  {msg}")
+                    .expect("a valid progress template"),
+            );
+            bar
+        });
+        let table = if cfg!(test) {
+            TableTo::Nowhere
+        } else if json_to_stdout {
+            TableTo::Stderr
+        } else {
+            TableTo::Stdout
+        };
+        Ok(Output {
+            table,
+            json,
+            progress,
+            error: None,
+        })
+    }
+
+    /// Prints the table's header.
+    pub(super) fn header(&mut self, text: &str) -> io::Result<()> {
+        self.print_table_line(text);
+        self.error.take().map_or(Ok(()), Err)
+    }
+
+    /// Reports a harness event.
+    pub(super) fn event(&mut self, event: &Event<'_>) {
+        match event {
+            Event::Started { shape, .. } => {
+                if let Some(bar) = &self.progress {
+                    bar.set_message(format!("size {}", format_size(shape.bytes)));
+                }
+            }
+            Event::Finished(record) => {
+                self.print_table_line(&table::row(record));
+                if let Some(json) = &mut self.json {
+                    let written =
+                        writeln!(json, "{}", record.to_json()).and_then(|()| json.flush());
+                    self.keep(written);
+                }
+                if let Some(bar) = &self.progress {
+                    bar.inc(1);
+                }
+            }
+        }
+    }
+
+    /// Clears the progress bar and flushes; the first write error, if any.
+    pub(super) fn finish(mut self) -> io::Result<()> {
+        if let Some(bar) = self.progress.take() {
+            bar.finish_and_clear();
+        }
+        if let Some(mut json) = self.json.take() {
+            let flushed = json.flush();
+            self.keep(flushed);
+        }
+        self.error.map_or(Ok(()), Err)
+    }
+
+    fn print_table_line(&mut self, line: &str) {
+        let table = self.table;
+        let write = || match table {
+            TableTo::Stdout => writeln!(io::stdout().lock(), "{line}"),
+            TableTo::Stderr => writeln!(io::stderr().lock(), "{line}"),
+            TableTo::Nowhere => Ok(()),
+        };
+        let written = match &self.progress {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        };
+        self.keep(written);
+    }
+
+    fn keep(&mut self, result: io::Result<()>) {
+        if let Err(e) = result {
+            self.error.get_or_insert(e);
+        }
+    }
+}
