@@ -9,6 +9,8 @@
 pub mod blocks;
 pub mod context;
 pub mod cost;
+#[cfg(test)]
+pub(crate) mod counting;
 pub(crate) mod fold;
 pub(crate) mod pipeline;
 pub mod selector;

@@ -2,20 +2,13 @@
 //! tests share: inputs whose every result is exact, the reference, a non-commutative op and
 //! a transport that counts what each call sends.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use bytes::Bytes;
 use half::f16;
-use tokio::time::Instant;
 
-use super::super::context::FRAME_OVERHEAD;
-use super::super::cost::{CostInput, Traffic};
+use super::super::cost::CostInput;
 use super::{ALGORITHMS, cost, traffic};
+use crate::algorithms::counting::counting_fabric;
 use crate::algorithms::fold::Fold;
-use crate::frame::{CommId, Tag};
-use crate::transport::local::LocalTransport;
-use crate::transport::{BoxFuture, LinkProfile, Transport};
+use crate::transport::LinkProfile;
 use crate::{
     Algorithm, Communicator, Element, ErrorKind, OpOptions, Rank, ReduceOp, Reduction, Result,
     local,
@@ -365,60 +358,6 @@ fn the_cost_model_picks_recursive_doubling_for_small_messages_only() {
         // Order-preserving choices only for a non-commutative op.
         assert_ne!(cheapest(&input_for(p, 64 << 20, false)), Algorithm::Ring);
         assert_eq!(cost(Algorithm::Ring, &input_for(p, 64, false)), None);
-    }
-}
-
-/// What one collective call (one sequence number) sent, over all ranks.
-pub(crate) type Ledger = Arc<Mutex<HashMap<u64, Traffic>>>;
-
-/// A local endpoint that books every message in a shared [`Ledger`].
-struct Counting {
-    inner: LocalTransport,
-    ledger: Ledger,
-}
-
-/// Endpoints for `n` ranks whose messages are booked in the returned ledger.
-pub(crate) fn counting_fabric(n: usize) -> (Vec<Arc<dyn Transport>>, Ledger) {
-    let ledger = Ledger::default();
-    let endpoints = LocalTransport::fabric(n)
-        .into_iter()
-        .map(|inner| {
-            Arc::new(Counting {
-                inner,
-                ledger: Arc::clone(&ledger),
-            }) as Arc<dyn Transport>
-        })
-        .collect();
-    (endpoints, ledger)
-}
-
-impl Transport for Counting {
-    fn rank(&self) -> Rank {
-        self.inner.rank()
-    }
-    fn size(&self) -> usize {
-        self.inner.size()
-    }
-    fn send(&self, to: Rank, tag: Tag, msg: Bytes) -> BoxFuture<'_, Result<()>> {
-        let mut ledger = self.ledger.lock().unwrap();
-        ledger
-            .entry(tag.seq)
-            .or_default()
-            .message(msg.len() - FRAME_OVERHEAD);
-        drop(ledger);
-        self.inner.send(to, tag, msg)
-    }
-    fn recv(&self, from: Rank, tag: Tag, deadline: Instant) -> BoxFuture<'_, Result<Bytes>> {
-        self.inner.recv(from, tag, deadline)
-    }
-    fn abort<'a>(&'a self, comm: CommId, peers: &'a [Rank], reason: &'a str) -> BoxFuture<'a, ()> {
-        self.inner.abort(comm, peers, reason)
-    }
-    fn profile(&self) -> LinkProfile {
-        self.inner.profile()
-    }
-    fn close(&self) -> BoxFuture<'_, Result<()>> {
-        self.inner.close()
     }
 }
 

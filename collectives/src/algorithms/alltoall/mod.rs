@@ -2,8 +2,6 @@
 //! (p blocks, its own included).
 
 mod bruck;
-#[cfg(test)]
-pub(crate) mod counting;
 pub(crate) mod pairwise;
 
 use super::context::OpCtx;
@@ -56,6 +54,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::algorithms::counting;
     use crate::transport::LinkProfile;
     use crate::{Communicator, ErrorKind, OpOptions, local};
 

@@ -52,8 +52,8 @@ pub async fn run<T: Element>(
 mod tests {
     use std::time::Duration;
 
-    use super::super::alltoall::counting;
     use super::*;
+    use crate::algorithms::counting;
     use crate::{Communicator, ErrorKind, OpOptions, local};
 
     const RANKS: [usize; 7] = [1, 2, 3, 4, 5, 7, 8];

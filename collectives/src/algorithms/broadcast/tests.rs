@@ -3,7 +3,7 @@
 use half::bf16;
 
 use super::{ALGORITHMS, traffic};
-use crate::algorithms::scan::tests::counted;
+use crate::algorithms::counting::run_counted;
 use crate::{Algorithm, Communicator, Element, ErrorKind, OpOptions, Rank, local};
 
 const RANKS: [usize; 7] = [1, 2, 3, 4, 5, 7, 8];
@@ -87,7 +87,7 @@ fn traffic_is_exact() {
         for alg in ALGORITHMS.iter().copied() {
             for root in 0..p {
                 for count in [0, 5, 1001] {
-                    let got = counted(p, |mut comm| async move {
+                    let got = run_counted(p, |mut comm| async move {
                         let mut buf = vec![half::f16::from_f64(root as f64); count];
                         let mut c = comm.with_options(OpOptions::new().algorithm(alg));
                         c.broadcast(&mut buf, root).await.unwrap();

@@ -3,11 +3,12 @@
 use half::f16;
 
 use super::super::allreduce::tests::{
-    COUNTS, RANKS, affine, affine_input, affine_reference, compare, counting_fabric, input, matrix,
-    matrix_input, matrix_reference, options, reference,
+    COUNTS, RANKS, affine, affine_input, affine_reference, compare, input, matrix, matrix_input,
+    matrix_reference, options, reference,
 };
 use super::super::cost::CostInput;
 use super::{ALGORITHMS, cost, traffic};
+use crate::algorithms::counting::counting_fabric;
 use crate::transport::LinkProfile;
 use crate::{Algorithm, Communicator, Element, ErrorKind, ReduceOp, Reduction, local};
 

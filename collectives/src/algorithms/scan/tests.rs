@@ -1,20 +1,11 @@
 //! Scan and exscan against a sequential reference, every algorithm forced in turn.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use bytes::Bytes;
 use half::bf16;
-use tokio::time::Instant;
 
 use super::{ALGORITHMS, linear, traffic};
-use crate::algorithms::context::FRAME_OVERHEAD;
-use crate::frame::{CommId, Tag};
-use crate::transport::local::LocalTransport;
-use crate::transport::{BoxFuture, LinkProfile, Transport};
+use crate::algorithms::counting::run_counted;
 use crate::{
-    Algorithm, Communicator, Element, ErrorKind, OpOptions, Rank, ReduceOp, Reduction, Result,
-    Traffic, local,
+    Algorithm, Communicator, Element, ErrorKind, OpOptions, Rank, ReduceOp, Reduction, local,
 };
 
 const RANKS: [usize; 7] = [1, 2, 3, 4, 5, 7, 8];
@@ -265,62 +256,6 @@ fn ranks_that_disagree_on_the_count_get_mismatch() {
     }
 }
 
-/// A local endpoint that counts the messages and payload bytes it sends.
-pub(crate) struct Counting {
-    inner: LocalTransport,
-    sent: Arc<(AtomicU64, AtomicU64)>,
-}
-
-impl Transport for Counting {
-    fn rank(&self) -> Rank {
-        self.inner.rank()
-    }
-    fn size(&self) -> usize {
-        self.inner.size()
-    }
-    fn send(&self, to: Rank, tag: Tag, msg: Bytes) -> BoxFuture<'_, Result<()>> {
-        self.sent.0.fetch_add(1, Ordering::SeqCst);
-        let payload = (msg.len() - FRAME_OVERHEAD) as u64;
-        self.sent.1.fetch_add(payload, Ordering::SeqCst);
-        self.inner.send(to, tag, msg)
-    }
-    fn recv(&self, from: Rank, tag: Tag, deadline: Instant) -> BoxFuture<'_, Result<Bytes>> {
-        self.inner.recv(from, tag, deadline)
-    }
-    fn abort<'a>(&'a self, comm: CommId, peers: &'a [Rank], reason: &'a str) -> BoxFuture<'a, ()> {
-        self.inner.abort(comm, peers, reason)
-    }
-    fn profile(&self) -> LinkProfile {
-        self.inner.profile()
-    }
-    fn close(&self) -> BoxFuture<'_, Result<()>> {
-        self.inner.close()
-    }
-}
-
-/// Runs `f` on `n` counting ranks; returns what all of them sent together.
-pub(crate) fn counted<F, Fut>(n: usize, f: F) -> Traffic
-where
-    F: Fn(Communicator) -> Fut + Sync,
-    Fut: Future<Output = ()>,
-{
-    let sent = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
-    let endpoints = LocalTransport::fabric(n)
-        .into_iter()
-        .map(|inner| {
-            Arc::new(Counting {
-                inner,
-                sent: Arc::clone(&sent),
-            }) as Arc<dyn Transport>
-        })
-        .collect();
-    local::run_on(endpoints, f);
-    Traffic {
-        messages: sent.0.load(Ordering::SeqCst),
-        bytes: sent.1.load(Ordering::SeqCst),
-    }
-}
-
 #[test]
 fn traffic_is_exact() {
     let big = 2 * linear::CHUNK_BYTES / size_of::<u32>() + 1;
@@ -328,7 +263,7 @@ fn traffic_is_exact() {
         for alg in ALGORITHMS.iter().copied() {
             for count in [0, 7, big] {
                 for inclusive in [true, false] {
-                    let got = counted(p, |mut comm| async move {
+                    let got = run_counted(p, |mut comm| async move {
                         let send = vec![1u32; count];
                         let mut recv = vec![0u32; count];
                         let mut c = comm.with_options(OpOptions::new().algorithm(alg));

@@ -1,9 +1,10 @@
-//! A transport wrapper that counts the collective messages and payload bytes all ranks send,
-//! so tests can hold each algorithm's `traffic` to what its code really sends.
+//! A transport wrapper (tests only) that counts the collective messages and payload bytes
+//! all ranks send, in total and per call, so tests can hold each algorithm's `traffic` to
+//! what its code really sends.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::time::Instant;
@@ -17,15 +18,28 @@ use crate::transport::local::LocalTransport;
 use crate::transport::{BoxFuture, LinkProfile, Transport};
 use crate::types::Rank;
 
-#[derive(Default)]
-struct Counts {
-    messages: AtomicU64,
-    bytes: AtomicU64,
-}
+/// What each collective call (by sequence number) sent, over all ranks.
+pub(crate) type Ledger = Arc<Mutex<HashMap<u64, Traffic>>>;
 
 struct Counting {
     inner: LocalTransport,
-    counts: Arc<Counts>,
+    ledger: Ledger,
+}
+
+/// In-process endpoints for `n` ranks whose collective messages are booked in the returned
+/// ledger.
+pub(crate) fn counting_fabric(n: usize) -> (Vec<Arc<dyn Transport>>, Ledger) {
+    let ledger = Ledger::default();
+    let endpoints = LocalTransport::fabric(n)
+        .into_iter()
+        .map(|inner| {
+            Arc::new(Counting {
+                inner,
+                ledger: Arc::clone(&ledger),
+            }) as Arc<dyn Transport>
+        })
+        .collect();
+    (endpoints, ledger)
 }
 
 impl Transport for Counting {
@@ -37,11 +51,11 @@ impl Transport for Counting {
     }
     fn send(&self, to: Rank, tag: Tag, msg: Bytes) -> BoxFuture<'_, Result<()>> {
         if !tag.p2p {
-            self.counts.messages.fetch_add(1, Ordering::SeqCst);
-            let payload = msg.len() - FRAME_OVERHEAD;
-            self.counts
-                .bytes
-                .fetch_add(payload as u64, Ordering::SeqCst);
+            let mut ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+            ledger
+                .entry(tag.seq)
+                .or_default()
+                .message(msg.len() - FRAME_OVERHEAD);
         }
         self.inner.send(to, tag, msg)
     }
@@ -66,19 +80,8 @@ where
     F: Fn(Communicator) -> Fut + Sync,
     Fut: Future<Output = ()>,
 {
-    let counts = Arc::new(Counts::default());
-    let endpoints = LocalTransport::fabric(n)
-        .into_iter()
-        .map(|inner| {
-            Arc::new(Counting {
-                inner,
-                counts: Arc::clone(&counts),
-            }) as Arc<dyn Transport>
-        })
-        .collect();
+    let (endpoints, ledger) = counting_fabric(n);
     crate::local::run_on(endpoints, f);
-    Traffic {
-        messages: counts.messages.load(Ordering::SeqCst),
-        bytes: counts.bytes.load(Ordering::SeqCst),
-    }
+    let ledger = ledger.lock().unwrap_or_else(|p| p.into_inner());
+    ledger.values().fold(Traffic::default(), |a, b| a + *b)
 }
