@@ -14,7 +14,7 @@ use super::{Algorithm, not_offered};
 use crate::algorithms::blocks::Blocks;
 use crate::collective::Collective;
 use crate::error::Result;
-use crate::{Element, Reduction};
+use crate::{Element, Rank, Reduction};
 
 /// The reduce_scatter algorithms.
 pub const ALGORITHMS: &[Algorithm] = &[
@@ -57,6 +57,37 @@ pub async fn run<T: Element>(
         Algorithm::RecursiveHalving => recursive_halving::run(ctx, buf, blocks, op).await,
         Algorithm::RecursiveDoubling => recursive_doubling::run(ctx, buf, blocks, op).await,
         _ => Err(not_offered(Collective::ReduceScatter, alg)),
+    }
+}
+
+/// The fold step both reduce-scatter algorithms over a power of two open with: a
+/// folded-out rank hands its whole vector to its partner and waits (at step `last`) for its
+/// own block, returning `None`; a taking-part rank absorbs its partner's vector (rank order
+/// kept) and returns its new rank and the rank it absorbed, if any.
+async fn fold_in<T: Element>(
+    ctx: &OpCtx<'_>,
+    fold: crate::algorithms::fold::Fold,
+    buf: &mut [T],
+    blocks: &Blocks,
+    op: &Reduction<T>,
+    last: u32,
+) -> Result<Option<(usize, Option<Rank>)>> {
+    use crate::algorithms::fold::Role;
+    let r = ctx.rank();
+    match fold.role(r) {
+        Role::Out { partner } => {
+            ctx.send(partner, 0, buf).await?;
+            ctx.recv_into(partner, last, &mut buf[blocks.range(r)])
+                .await?;
+            Ok(None)
+        }
+        Role::In { new, absorbs } => {
+            if let Some(even) = absorbs {
+                let lower = ctx.recv::<T>(even, 0, buf.len()).await?;
+                op.combine_from_left(&lower.as_slice(), buf);
+            }
+            Ok(Some((new, absorbs)))
+        }
     }
 }
 

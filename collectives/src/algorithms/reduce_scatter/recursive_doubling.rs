@@ -27,7 +27,8 @@ use futures_util::stream::FuturesUnordered;
 use super::super::blocks::Blocks;
 use super::super::context::OpCtx;
 use super::super::cost::{CostInput, Traffic};
-use crate::algorithms::fold::{Fold, Role};
+use super::fold_in;
+use crate::algorithms::fold::Fold;
 use crate::algorithms::pipeline::{finish_sends, while_sending};
 use crate::error::Result;
 use crate::op::Reduction;
@@ -102,25 +103,15 @@ pub(crate) async fn run<T: Element>(
     blocks: &Blocks,
     op: &Reduction<T>,
 ) -> Result<()> {
-    let (r, p) = (ctx.rank(), ctx.size());
+    let p = ctx.size();
     if p == 1 {
         return Ok(());
     }
     let fold = Fold::new(p);
     let last = 1 + fold.pof2().trailing_zeros();
-    let (new, absorbs) = match fold.role(r) {
-        Role::Out { partner } => {
-            ctx.send(partner, 0, buf).await?;
-            return ctx
-                .recv_into(partner, last, &mut buf[blocks.range(r)])
-                .await;
-        }
-        Role::In { new, absorbs } => (new, absorbs),
+    let Some((new, absorbs)) = fold_in(ctx, fold, buf, blocks, op, last).await? else {
+        return Ok(());
     };
-    if let Some(even) = absorbs {
-        let lower = ctx.recv::<T>(even, 0, buf.len()).await?;
-        op.combine_from_left(&lower.as_slice(), buf);
-    }
     let span = |(a, b): (usize, usize)| blocks.span(fold.first(a), fold.first(b));
     for ((partner, group), step) in rounds(fold.pof2(), new).zip(1..) {
         let peer = fold.old_rank(partner);
