@@ -12,8 +12,10 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
 use crate::algorithms::blocks::Blocks;
+use crate::algorithms::context::{OpCtx, Payload};
 use crate::algorithms::cost::Traffic;
 use crate::error::Result;
+use crate::types::Element;
 
 /// The largest payload of one pipeline chunk, in bytes: large enough that the per-message
 /// cost stays small next to the transfer, small enough to stay in cache while it is reduced.
@@ -93,6 +95,51 @@ where
         sent?;
     }
     Ok(())
+}
+
+/// The chunked ring both ring algorithms run (p − 1 steps). Rank r first sends block
+/// r − `lag`; at step s it receives block r − s − 1 − `lag` from rank r − 1 chunk by chunk,
+/// folds each chunk into `buf` with `merge` as soon as it arrives, and passes it on to rank
+/// r + 1 unless the step is the last, so transfer and merging overlap. Allgather copies
+/// (`lag` 0); reduce-scatter combines (`lag` 1, so block r is complete at the end).
+pub(crate) async fn ring_pass<T: Element>(
+    ctx: &OpCtx<'_>,
+    buf: &mut [T],
+    blocks: &Blocks,
+    lag: usize,
+    merge: impl Fn(&mut [T], Payload<T>),
+) -> Result<()> {
+    let (r, p) = (ctx.rank(), ctx.size());
+    if p == 1 {
+        return Ok(());
+    }
+    let (next, prev) = ((r + 1) % p, (r + p - 1) % p);
+    let elem = size_of::<T>();
+    let mut sends = FuturesUnordered::new();
+    let first = blocks.range((r + p - lag) % p);
+    let chunks = Chunks::new(first.len(), elem);
+    for k in 0..chunks.count() {
+        let range = chunks.range(&first, k);
+        sends.push(ctx.send_chunk(next, 0, k, chunks.count(), &buf[range]));
+    }
+    let steps = p - 1;
+    for s in 0..steps {
+        let block = blocks.range((r + 2 * p - s - 1 - lag) % p);
+        let chunks = Chunks::new(block.len(), elem);
+        let step = s as u32;
+        for k in 0..chunks.count() {
+            let range = chunks.range(&block, k);
+            let recv = ctx.recv_chunk::<T>(prev, step, k, chunks.count(), range.len());
+            merge(
+                &mut buf[range.clone()],
+                while_sending(recv, &mut sends).await??,
+            );
+            if s + 1 < steps {
+                sends.push(ctx.send_chunk(next, step + 1, k, chunks.count(), &buf[range]));
+            }
+        }
+    }
+    finish_sends(&mut sends).await
 }
 
 #[cfg(test)]

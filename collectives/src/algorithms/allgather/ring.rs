@@ -16,13 +16,11 @@
 //! Traffic: every block b is sent once by every rank but b − 1, in its chunks:
 //! (p−1)·Σ_b chunks(b) messages and (p−1)·n bytes.
 
-use futures_util::stream::FuturesUnordered;
-
 use super::super::blocks::Blocks;
 use super::super::context::OpCtx;
 use super::super::cost::{CostInput, Traffic};
 use super::copy_seconds_per_byte;
-use crate::algorithms::pipeline::{CHUNK_BYTES, Chunks, finish_sends, ring_traffic, while_sending};
+use crate::algorithms::pipeline::{CHUNK_BYTES, ring_pass, ring_traffic};
 use crate::error::Result;
 use crate::types::Element;
 
@@ -41,34 +39,5 @@ pub(super) fn traffic(blocks: &Blocks, elem: usize) -> Traffic {
 }
 
 pub(crate) async fn run<T: Element>(ctx: &OpCtx<'_>, buf: &mut [T], blocks: &Blocks) -> Result<()> {
-    let (r, p) = (ctx.rank(), ctx.size());
-    if p == 1 {
-        return Ok(());
-    }
-    let (next, prev) = ((r + 1) % p, (r + p - 1) % p);
-    let elem = size_of::<T>();
-    let mut sends = FuturesUnordered::new();
-    let own = blocks.range(r);
-    let chunks = Chunks::new(own.len(), elem);
-    for k in 0..chunks.count() {
-        let range = chunks.range(&own, k);
-        sends.push(ctx.send_chunk(next, 0, k, chunks.count(), &buf[range]));
-    }
-    let steps = p - 1;
-    for s in 0..steps {
-        let block = blocks.range((r + 2 * p - s - 1) % p);
-        let chunks = Chunks::new(block.len(), elem);
-        let step = s as u32;
-        for k in 0..chunks.count() {
-            let range = chunks.range(&block, k);
-            let recv = ctx.recv_chunk::<T>(prev, step, k, chunks.count(), range.len());
-            while_sending(recv, &mut sends)
-                .await??
-                .copy_to(&mut buf[range.clone()]);
-            if s + 1 < steps {
-                sends.push(ctx.send_chunk(next, step + 1, k, chunks.count(), &buf[range]));
-            }
-        }
-    }
-    finish_sends(&mut sends).await
+    ring_pass(ctx, buf, blocks, 0, |dst, got| got.copy_to(dst)).await
 }

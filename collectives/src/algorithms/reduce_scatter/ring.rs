@@ -17,12 +17,10 @@
 //! Traffic: every block b is sent by every rank but b, in its chunks:
 //! (p−1)·Σ_b chunks(b) messages and (p−1)·n bytes.
 
-use futures_util::stream::FuturesUnordered;
-
 use super::super::blocks::Blocks;
 use super::super::context::OpCtx;
 use super::super::cost::{CostInput, Traffic};
-use crate::algorithms::pipeline::{CHUNK_BYTES, Chunks, finish_sends, ring_traffic, while_sending};
+use crate::algorithms::pipeline::{CHUNK_BYTES, ring_pass, ring_traffic};
 use crate::error::Result;
 use crate::op::Reduction;
 use crate::types::Element;
@@ -47,34 +45,8 @@ pub(crate) async fn run<T: Element>(
     blocks: &Blocks,
     op: &Reduction<T>,
 ) -> Result<()> {
-    let (r, p) = (ctx.rank(), ctx.size());
-    if p == 1 {
-        return Ok(());
-    }
-    let (next, prev) = ((r + 1) % p, (r + p - 1) % p);
-    let elem = size_of::<T>();
-    let mut sends = FuturesUnordered::new();
-    // Step 0 sends this rank's own contribution to block r − 1.
-    let first = blocks.range((r + p - 1) % p);
-    let chunks = Chunks::new(first.len(), elem);
-    for k in 0..chunks.count() {
-        let range = chunks.range(&first, k);
-        sends.push(ctx.send_chunk(next, 0, k, chunks.count(), &buf[range]));
-    }
-    let steps = p - 1;
-    for s in 0..steps {
-        let block = blocks.range((r + 2 * p - s - 2) % p);
-        let chunks = Chunks::new(block.len(), elem);
-        let step = s as u32;
-        for k in 0..chunks.count() {
-            let range = chunks.range(&block, k);
-            let recv = ctx.recv_chunk::<T>(prev, step, k, chunks.count(), range.len());
-            let partial = while_sending(recv, &mut sends).await??;
-            op.combine(&mut buf[range.clone()], &partial.as_slice());
-            if s + 1 < steps {
-                sends.push(ctx.send_chunk(next, step + 1, k, chunks.count(), &buf[range]));
-            }
-        }
-    }
-    finish_sends(&mut sends).await
+    ring_pass(ctx, buf, blocks, 1, |dst, got| {
+        op.combine(dst, &got.as_slice())
+    })
+    .await
 }
