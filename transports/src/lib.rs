@@ -1,7 +1,11 @@
 //! Network transports for fccl, one folder per medium.
 //!
-//! The transports themselves (tcp with NAT hole punching, memcached, redis, sqs) land in
-//! later issues; each implements [`fccl_collectives::Transport`]. Today the only transports
-//! are the in-process and simulated ones in `fccl-collectives`.
+//! - [`tcp`]: direct TCP between ranks through NAT hole punching, with a rendezvous server
+//!   that tells each rank where the others are.
+//!
+//! The memory stores (memcached, Redis) and queues (SQS) land in later issues; each
+//! implements [`fccl_collectives::Transport`].
+
+pub mod tcp;
 
 pub use fccl_collectives::Transport;

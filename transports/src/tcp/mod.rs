@@ -1,0 +1,19 @@
+//! Direct TCP between ranks, through NAT hole punching.
+//!
+//! Functions cannot accept inbound connections: each sits behind a NAT that drops
+//! unsolicited packets. So every rank binds one local port, registers with a rendezvous
+//! server from it (the server sees the rank's public endpoint), and learns every other
+//! rank's public and private endpoints. A pair then connects by TCP simultaneous open from
+//! that same port, with a listener on it too, private addresses first for peers behind the
+//! same NAT; both ends prove that they know the job secret before a byte of data flows.
+//!
+//! - `spec.rs`: the `tcp://HOST:PORT` spec.
+//! - `rendezvous/`: the server (`fccl rendezvous`) and the rank's registration.
+//! - `transport.rs`: [`TcpTransport`], the [`Transport`](fccl_collectives::Transport).
+
+pub mod rendezvous;
+mod spec;
+mod transport;
+
+pub use spec::{Mesh, TOKEN_ENV, TcpSpec};
+pub use transport::TcpTransport;

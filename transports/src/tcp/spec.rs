@@ -1,0 +1,125 @@
+//! The tcp transport spec: `tcp://HOST:PORT[?mesh=full|lazy][&fallback=SPEC]`.
+//!
+//! `HOST:PORT` is the rendezvous server. The operator token, if the server wants one, comes
+//! from the `FCCL_RENDEZVOUS_TOKEN` environment variable rather than the spec, so that it
+//! stays out of job strings and process listings.
+
+use fccl_collectives::{Error, ErrorKind, Result};
+
+/// Which pairs connect, and when.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mesh {
+    /// A pair connects when an algorithm first sends or receives between them.
+    #[default]
+    Lazy,
+    /// Every pair connects while the job starts.
+    Full,
+}
+
+/// A parsed `tcp://` spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpSpec {
+    /// The rendezvous server, `HOST:PORT`.
+    pub server: String,
+    /// Which pairs connect, and when.
+    pub mesh: Mesh,
+    /// The transport a pair falls back to when it cannot punch through.
+    pub fallback: Option<String>,
+    /// The rendezvous operator token.
+    pub token: Option<String>,
+}
+
+/// The environment variable that carries the rendezvous operator token.
+pub const TOKEN_ENV: &str = "FCCL_RENDEZVOUS_TOKEN";
+
+impl TcpSpec {
+    /// Parses `spec`; the token is read from [`TOKEN_ENV`].
+    pub fn parse(spec: &str) -> Result<TcpSpec> {
+        let bad = |why: String| Error::invalid(format!("tcp spec {spec:?}: {why}"));
+        let rest = spec
+            .strip_prefix("tcp://")
+            .ok_or_else(|| bad("must start with tcp://HOST:PORT".into()))?;
+        let (server, query) = match rest.split_once('?') {
+            Some((s, q)) => (s, Some(q)),
+            None => (rest, None),
+        };
+        let port_ok = server
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !port_ok {
+            return Err(bad("the rendezvous server must be HOST:PORT".into()));
+        }
+        let mut parsed = TcpSpec {
+            server: server.to_string(),
+            mesh: Mesh::Lazy,
+            fallback: None,
+            token: std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()),
+        };
+        // The fallback spec may have its own `&`-separated options: it takes the rest.
+        let mut query = query.unwrap_or("");
+        while !query.is_empty() {
+            if let Some(fallback) = query.strip_prefix("fallback=") {
+                if fallback.is_empty() {
+                    return Err(bad("fallback= needs a transport spec".into()));
+                }
+                parsed.fallback = Some(fallback.to_string());
+                break;
+            }
+            let (option, rest) = query.split_once('&').unwrap_or((query, ""));
+            match option {
+                "mesh=full" => parsed.mesh = Mesh::Full,
+                "mesh=lazy" => parsed.mesh = Mesh::Lazy,
+                other => return Err(bad(format!("unknown option {other:?}"))),
+            }
+            query = rest;
+        }
+        Ok(parsed)
+    }
+
+    /// The error for a pair that could not punch through, naming the pair and saying why.
+    pub(crate) fn punch_failed(&self, me: usize, peer: usize, why: &str) -> Error {
+        let hint = match &self.fallback {
+            Some(f) => format!(" (fallback {f} is not available in this build)"),
+            None => " (add ?fallback=SPEC to the spec to relay such pairs)".to_string(),
+        };
+        Error::new(
+            ErrorKind::Transport,
+            format!("ranks {me} and {peer} could not connect: {why}{hint}"),
+        )
+        .with_peer(peer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_server_mesh_and_fallback() {
+        let s = TcpSpec::parse("tcp://10.0.0.1:7000").unwrap();
+        assert_eq!(
+            (s.server.as_str(), s.mesh, s.fallback),
+            ("10.0.0.1:7000", Mesh::Lazy, None)
+        );
+        let s = TcpSpec::parse("tcp://h:1?mesh=full&fallback=redis://r:6379?x=1&y=2").unwrap();
+        assert_eq!(s.mesh, Mesh::Full);
+        assert_eq!(s.fallback.as_deref(), Some("redis://r:6379?x=1&y=2"));
+    }
+
+    #[test]
+    fn refuses_bad_specs() {
+        for spec in [
+            "tcp",
+            "tcp://",
+            "tcp://host",
+            "tcp://:80",
+            "tcp://h:99999",
+            "redis://h:1",
+            "tcp://h:1?mesh=half",
+            "tcp://h:1?fallback=",
+        ] {
+            let e = TcpSpec::parse(spec).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{spec}");
+        }
+    }
+}
