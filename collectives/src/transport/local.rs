@@ -93,7 +93,11 @@ impl Transport for LocalTransport {
                     self.size()
                 )));
             }
-            let gone = || self.fabric.gone[from].load(Ordering::SeqCst);
+            let gone = || {
+                self.fabric.gone[from]
+                    .load(Ordering::SeqCst)
+                    .then(|| Mailbox::left(from, tag))
+            };
             self.fabric.mailboxes[self.rank]
                 .recv(from, tag, deadline, gone)
                 .await

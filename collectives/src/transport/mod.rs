@@ -5,7 +5,7 @@
 //! live in the `fccl-transports` crate.
 
 pub mod local;
-mod mailbox;
+pub mod mailbox;
 pub mod sim;
 
 use std::future::Future;

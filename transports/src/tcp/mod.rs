@@ -9,11 +9,18 @@
 //!
 //! - `spec.rs`: the `tcp://HOST:PORT` spec.
 //! - `rendezvous/`: the server (`fccl rendezvous`) and the rank's registration.
+//! - `punch.rs`: pairing two ranks — dials, the listener, the pair's state.
+//! - `handshake.rs`: both ends prove the job secret; the lower rank keeps one connection.
+//! - `wire.rs`, `conn.rs`: the records on a connection; the writer and the reader task.
 //! - `transport.rs`: [`TcpTransport`], the [`Transport`](fccl_collectives::Transport).
 
+mod conn;
+mod handshake;
+mod punch;
 pub mod rendezvous;
 mod spec;
 mod transport;
+mod wire;
 
 pub use spec::{Mesh, TOKEN_ENV, TcpSpec};
 pub use transport::TcpTransport;

@@ -433,8 +433,10 @@ impl Transport for SimTransport {
                 return Err(self.outside(from));
             }
             let link = &self.net.in_flight[from * self.size() + self.rank];
-            let gone =
-                || self.net.gone[from].load(Ordering::SeqCst) && link.load(Ordering::SeqCst) == 0;
+            let gone = || {
+                (self.net.gone[from].load(Ordering::SeqCst) && link.load(Ordering::SeqCst) == 0)
+                    .then(|| Mailbox::left(from, tag))
+            };
             self.net.mailboxes[self.rank]
                 .recv(from, tag, deadline, gone)
                 .await

@@ -1,0 +1,309 @@
+//! The handshake that opens every connection between two ranks.
+//!
+//! 1. Each end sends a hello: magic `FCHS`, version, job id, its rank, a fresh 16-byte nonce.
+//! 2. Each end checks the other's hello (same job, a valid rank other than its own, the
+//!    rank it dialled if it dialled) and sends its proof,
+//!    `HMAC-SHA256(secret, "fccl tcp v1" | job | sender | receiver | sender nonce | receiver nonce)`.
+//! 3. Each end checks the other's proof in constant time. The proof covers the verifier's
+//!    fresh nonce, so a recorded handshake cannot be replayed, and the sender's rank, so one
+//!    end's proof cannot be reflected back as the other's. The secret never travels.
+//! 4. The lower rank decides whether this connection is the pair's (one byte, 1 = keep,
+//!    0 = drop): when both ends dial, or a dial and an accept both succeed, the pair still
+//!    ends with exactly one connection, and both ends agree on which.
+
+use fccl_collectives::{Error, ErrorKind, JobSpec, Rank, Result};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
+
+const MAGIC: &[u8; 4] = b"FCHS";
+const VERSION: u8 = 1;
+const HELLO_LEN: usize = 4 + 1 + 16 + 4 + 16;
+const PROOF_LEN: usize = 32;
+const LABEL: &[u8] = b"fccl tcp v1";
+
+/// One end's hello.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Hello {
+    job: [u8; 16],
+    rank: u32,
+    nonce: [u8; 16],
+}
+
+impl Hello {
+    fn encode(&self) -> [u8; HELLO_LEN] {
+        let mut b = [0; HELLO_LEN];
+        b[..4].copy_from_slice(MAGIC);
+        b[4] = VERSION;
+        b[5..21].copy_from_slice(&self.job);
+        b[21..25].copy_from_slice(&self.rank.to_le_bytes());
+        b[25..].copy_from_slice(&self.nonce);
+        b
+    }
+
+    fn decode(b: &[u8; HELLO_LEN]) -> Result<Hello> {
+        if &b[..4] != MAGIC || b[4] != VERSION {
+            return Err(auth("the peer does not speak fccl's tcp protocol v1"));
+        }
+        let mut job = [0; 16];
+        job.copy_from_slice(&b[5..21]);
+        let mut nonce = [0; 16];
+        nonce.copy_from_slice(&b[25..]);
+        let rank = u32::from_le_bytes([b[21], b[22], b[23], b[24]]);
+        Ok(Hello { job, rank, nonce })
+    }
+}
+
+fn auth(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Auth, message)
+}
+
+fn proof(job: &JobSpec, from: &Hello, to: &Hello) -> Hmac<Sha256> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(job.secret.bytes()).expect("HMAC takes keys of any length");
+    mac.update(LABEL);
+    mac.update(&job.id.0);
+    mac.update(&from.rank.to_le_bytes());
+    mac.update(&to.rank.to_le_bytes());
+    mac.update(&from.nonce);
+    mac.update(&to.nonce);
+    mac
+}
+
+/// How a connection came about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// This end dialled `peer`.
+    Dialled(Rank),
+    /// This end's listener accepted it from an unknown rank.
+    Accepted,
+}
+
+/// A connection whose peer proved it belongs to the job, before the keep-or-drop decision.
+pub(crate) struct Proven {
+    pub(crate) stream: TcpStream,
+    pub(crate) peer: Rank,
+}
+
+/// Runs steps 1–3 on `stream` as rank `me` of `job`, by `deadline`.
+pub(crate) async fn prove(
+    mut stream: TcpStream,
+    job: &JobSpec,
+    me: Rank,
+    side: Side,
+    deadline: Instant,
+) -> Result<Proven> {
+    let phase = async {
+        let mut nonce = [0; 16];
+        rand::rng().fill_bytes(&mut nonce);
+        let mine = Hello {
+            job: job.id.0,
+            rank: me as u32,
+            nonce,
+        };
+        stream.write_all(&mine.encode()).await?;
+        let mut theirs = [0; HELLO_LEN];
+        stream.read_exact(&mut theirs).await?;
+        Ok::<_, std::io::Error>((mine, theirs))
+    };
+    let (mine, theirs) = run(phase, deadline, "hello").await?;
+    let theirs = Hello::decode(&theirs)?;
+    if theirs.job != job.id.0 {
+        return Err(auth("the peer belongs to another job"));
+    }
+    let peer = theirs.rank as usize;
+    if peer >= job.size || peer == me {
+        return Err(auth(format!(
+            "the peer claims rank {peer}, which is not another rank of this job of {}",
+            job.size
+        )));
+    }
+    if let Side::Dialled(expected) = side {
+        if peer != expected {
+            return Err(auth(format!(
+                "dialled rank {expected} but rank {peer} answered"
+            )));
+        }
+    }
+    let mine_proof = proof(job, &mine, &theirs).finalize().into_bytes();
+    let phase = async {
+        stream.write_all(&mine_proof).await?;
+        let mut theirs_proof = [0; PROOF_LEN];
+        stream.read_exact(&mut theirs_proof).await?;
+        Ok::<_, std::io::Error>(theirs_proof)
+    };
+    let theirs_proof = run(phase, deadline, "proof").await?;
+    proof(job, &theirs, &mine)
+        .verify_slice(&theirs_proof)
+        .map_err(|_| {
+            auth(format!(
+                "the peer claiming rank {peer} could not prove it knows the job secret"
+            ))
+        })?;
+    Ok(Proven { stream, peer })
+}
+
+/// Step 4 on the lower rank: tells the peer whether the connection is kept.
+pub(crate) async fn send_decision(
+    stream: &mut TcpStream,
+    keep: bool,
+    deadline: Instant,
+) -> Result<()> {
+    run(stream.write_all(&[u8::from(keep)]), deadline, "decision").await
+}
+
+/// Step 4 on the higher rank: whether the lower rank kept the connection.
+pub(crate) async fn read_decision(stream: &mut TcpStream, deadline: Instant) -> Result<bool> {
+    let mut b = [0; 1];
+    run(stream.read_exact(&mut b), deadline, "decision").await?;
+    match b[0] {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(auth(format!("decision byte {other}"))),
+    }
+}
+
+/// Runs one handshake phase by `deadline`, naming the phase in errors.
+async fn run<T>(
+    phase: impl Future<Output = std::io::Result<T>>,
+    deadline: Instant,
+    what: &str,
+) -> Result<T> {
+    match timeout_at(deadline, phase).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Error::new(
+            ErrorKind::Transport,
+            format!("handshake {what}: {e}"),
+        )),
+        Err(_) => Err(Error::new(
+            ErrorKind::Timeout,
+            format!("handshake {what}: the peer did not answer in time"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use tokio::net::TcpListener;
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = TcpStream::connect(l.local_addr().unwrap());
+        let (a, b) = tokio::join!(a, l.accept());
+        (a.unwrap(), b.unwrap().0)
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    #[tokio::test]
+    async fn ranks_of_one_job_prove_themselves() {
+        let job = JobSpec::new(4, "tcp://h:1").unwrap();
+        let (a, b) = pair().await;
+        let (x, y) = tokio::join!(
+            prove(a, &job, 1, Side::Dialled(3), soon()),
+            prove(b, &job, 3, Side::Accepted, soon())
+        );
+        assert_eq!(x.unwrap().peer, 3);
+        assert_eq!(y.unwrap().peer, 1);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_secret_a_wrong_job_and_a_wrong_rank_are_refused() {
+        let job = JobSpec::new(4, "tcp://h:1").unwrap();
+        let mut stranger = job.clone();
+        stranger.secret = fccl_collectives::Secret::random();
+        let (a, b) = pair().await;
+        let (x, y) = tokio::join!(
+            prove(a, &job, 0, Side::Dialled(1), soon()),
+            prove(b, &stranger, 1, Side::Accepted, soon())
+        );
+        let (x, y) = (x.err().unwrap(), y.err().unwrap());
+        assert_eq!((x.kind(), y.kind()), (ErrorKind::Auth, ErrorKind::Auth));
+        assert!(x.to_string().contains("could not prove"), "{x}");
+
+        let other = JobSpec::new(4, "tcp://h:1").unwrap();
+        let (a, b) = pair().await;
+        let (x, _) = tokio::join!(
+            prove(a, &job, 0, Side::Dialled(1), soon()),
+            prove(b, &other, 1, Side::Accepted, soon())
+        );
+        assert!(x.err().unwrap().to_string().contains("another job"));
+
+        let (a, b) = pair().await;
+        let (x, _) = tokio::join!(
+            prove(a, &job, 0, Side::Dialled(2), soon()),
+            prove(b, &job, 1, Side::Accepted, soon())
+        );
+        assert!(x.err().unwrap().to_string().contains("rank 1 answered"));
+    }
+
+    #[tokio::test]
+    async fn a_replayed_handshake_is_refused() {
+        // Record what rank 1 sends in a real handshake, then replay it to rank 0 on a new
+        // connection: rank 0's fresh nonce makes the recorded proof worthless.
+        let job = JobSpec::new(2, "tcp://h:1").unwrap();
+        let (a, mut b) = pair().await;
+        let (c, d) = pair().await;
+        let honest = tokio::spawn({
+            let job = job.clone();
+            async move { prove(c, &job, 1, Side::Accepted, soon()).await.map(|_| ()) }
+        });
+        // Relay rank 0's first connection to the honest rank 1, recording rank 1's bytes.
+        let (mut d_read, mut d_write) = d.into_split();
+        let recorder = tokio::spawn(async move {
+            let mut from_zero = [0; HELLO_LEN + PROOF_LEN];
+            b.read_exact(&mut from_zero[..HELLO_LEN]).await.unwrap();
+            d_write.write_all(&from_zero[..HELLO_LEN]).await.unwrap();
+            let mut from_one = vec![0; HELLO_LEN + PROOF_LEN];
+            d_read.read_exact(&mut from_one[..HELLO_LEN]).await.unwrap();
+            b.write_all(&from_one[..HELLO_LEN]).await.unwrap();
+            b.read_exact(&mut from_zero[HELLO_LEN..]).await.unwrap();
+            d_write.write_all(&from_zero[HELLO_LEN..]).await.unwrap();
+            d_read.read_exact(&mut from_one[HELLO_LEN..]).await.unwrap();
+            b.write_all(&from_one[HELLO_LEN..]).await.unwrap();
+            from_one
+        });
+        prove(a, &job, 0, Side::Dialled(1), soon()).await.unwrap();
+        honest.await.unwrap().unwrap();
+        let recorded = recorder.await.unwrap();
+        let (e, mut f) = pair().await;
+        let replay = tokio::spawn(async move {
+            f.write_all(&recorded).await.unwrap();
+            let mut sink = vec![0; HELLO_LEN + PROOF_LEN];
+            let _ = f.read_exact(&mut sink).await;
+        });
+        let err = prove(e, &job, 0, Side::Dialled(1), soon())
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+        replay.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn garbage_and_silence_end_in_clear_errors() {
+        let job = JobSpec::new(2, "tcp://h:1").unwrap();
+        let (a, mut b) = pair().await;
+        b.write_all(&[0x47; HELLO_LEN]).await.unwrap();
+        let e = prove(a, &job, 0, Side::Accepted, soon())
+            .await
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("does not speak"), "{e}");
+        let (a, _b) = pair().await;
+        let quick = Instant::now() + Duration::from_millis(100);
+        let e = prove(a, &job, 0, Side::Accepted, quick)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+    }
+}

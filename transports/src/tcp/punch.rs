@@ -1,0 +1,258 @@
+//! Pairing: how two ranks get one authenticated connection, through NATs.
+//!
+//! Each rank has one port, bound with `SO_REUSEADDR` and `SO_REUSEPORT`: its listener, its
+//! rendezvous connection and every dial use it, so the NAT mapping the rendezvous server saw
+//! is the one peers aim at. To pair with a peer, a rank dials the peer's candidates from that
+//! port again and again until the deadline — private addresses first when both have the same
+//! public address (they sit behind one NAT, which may not hairpin), then the public endpoint.
+//! Both ends dial, so each NAT sees an outgoing SYN and lets the other's in: TCP simultaneous
+//! open (Ford, Srisuresh and Kegel, "Peer-to-Peer Communication Across Network Address
+//! Translators", USENIX 2005). A connection the listener accepts serves as well.
+//!
+//! Every connection runs the handshake (`handshake.rs`) and is offered to the pair's
+//! [`Slot`]; the lower rank keeps the first and drops the rest.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use fccl_collectives::{Error, ErrorKind, Rank, Result};
+use socket2::{SockRef, TcpKeepalive};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::Notify;
+use tokio::time::{Instant, sleep, timeout_at};
+
+use super::conn::Conn;
+use super::handshake::{self, Proven, Side};
+use super::transport::Inner;
+
+/// How long one handshake may take.
+const HANDSHAKE_TIME: Duration = Duration::from_secs(5);
+/// How long one dial waits before it is retried (a NAT that drops SYNs leaves it hanging).
+const DIAL_TIME: Duration = Duration::from_secs(2);
+/// The first and the longest pause between dials to one candidate.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(2), Duration::from_millis(200));
+/// How long private candidates get before the public endpoint is dialled too.
+const PRIVATE_HEAD_START: Duration = Duration::from_millis(300);
+
+/// A pair's state, from this rank's side.
+pub(crate) enum PairState {
+    /// Nobody asked for the pair yet.
+    Idle,
+    /// Dialling.
+    Pairing,
+    /// Connected.
+    Ready(Arc<Conn>),
+    /// Could not connect; final.
+    Failed(Error),
+}
+
+/// The pair with one peer: its state, and a notifier for changes.
+pub(crate) struct Slot {
+    pub(crate) state: std::sync::Mutex<PairState>,
+    pub(crate) changed: Notify,
+    /// The lower rank has kept a connection (it keeps only one).
+    claimed: AtomicBool,
+}
+
+impl Default for Slot {
+    fn default() -> Slot {
+        Slot {
+            state: std::sync::Mutex::new(PairState::Idle),
+            changed: Notify::new(),
+            claimed: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Slot {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, PairState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_settled(&self) -> bool {
+        matches!(*self.lock(), PairState::Ready(_) | PairState::Failed(_))
+    }
+
+    fn settle(&self, state: PairState) {
+        {
+            let mut s = self.lock();
+            if matches!(*s, PairState::Ready(_) | PairState::Failed(_)) {
+                return;
+            }
+            *s = state;
+        }
+        self.changed.notify_waiters();
+    }
+}
+
+/// A socket on the rank's port, ready to dial or to reach the rendezvous server.
+pub(crate) fn port_socket(local: SocketAddr) -> Result<TcpSocket> {
+    let socket = if local.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .and_then(|s| {
+        s.set_reuseaddr(true)?;
+        s.set_reuseport(true)?;
+        s.bind(local)?;
+        Ok(s)
+    })
+    .map_err(|e| {
+        Error::new(
+            ErrorKind::Transport,
+            format!("cannot bind a socket to this rank's port {local}: {e}"),
+        )
+    })?;
+    Ok(socket)
+}
+
+/// Settings every data connection gets: no Nagle delay, and keepalive so a dead peer is
+/// noticed even while nothing is sent.
+fn tune(stream: &TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let keepalive = TcpKeepalive::new()
+        .with_time(Duration::from_secs(10))
+        .with_interval(Duration::from_secs(2))
+        .with_retries(3);
+    let _ = SockRef::from(stream).set_tcp_keepalive(&keepalive);
+}
+
+/// Connects this rank with `peer` by `deadline`, or marks the pair failed, naming why.
+pub(crate) async fn pair(inner: Arc<Inner>, peer: Rank, deadline: Instant) {
+    let slot = &inner.slots[peer];
+    let (privates, public) = inner.candidates(peer);
+    let last_error = std::sync::Mutex::new(String::from("no answer"));
+    let note = |e: String| *last_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
+    let mut dials: Vec<_> = privates
+        .iter()
+        .map(|&addr| Box::pin(dial(&inner, peer, addr, Duration::ZERO, deadline, &note)))
+        .collect();
+    let head_start = if privates.is_empty() {
+        Duration::ZERO
+    } else {
+        PRIVATE_HEAD_START
+    };
+    dials.push(Box::pin(dial(
+        &inner, peer, public, head_start, deadline, &note,
+    )));
+    let settled = async {
+        loop {
+            let changed = slot.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if slot.is_settled() {
+                return;
+            }
+            changed.await;
+        }
+    };
+    tokio::select! {
+        _ = futures_util::future::join_all(dials) => {}
+        _ = settled => {}
+    }
+    if !slot.is_settled() {
+        let why = last_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut tried: Vec<String> = privates.iter().map(ToString::to_string).collect();
+        tried.push(public.to_string());
+        let error = inner.spec.punch_failed(
+            inner.rank,
+            peer,
+            &format!(
+                "no connection within the deadline (tried {}; last error: {why})",
+                tried.join(", ")
+            ),
+        );
+        slot.settle(PairState::Failed(error));
+    }
+}
+
+/// Dials `addr` from this rank's port until the pair is settled or `deadline` passes.
+async fn dial(
+    inner: &Arc<Inner>,
+    peer: Rank,
+    addr: SocketAddr,
+    wait_first: Duration,
+    deadline: Instant,
+    note: &(impl Fn(String) + Sync),
+) {
+    let slot = &inner.slots[peer];
+    sleep(wait_first).await;
+    let mut backoff = BACKOFF.0;
+    while !slot.is_settled() && Instant::now() < deadline {
+        let attempt = async {
+            let socket = port_socket(inner.local_port_addr())?;
+            let until = deadline.min(Instant::now() + DIAL_TIME);
+            let stream = match timeout_at(until, socket.connect(addr)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    return Err(Error::new(ErrorKind::Transport, format!("{addr}: {e}")));
+                }
+                Err(_) => {
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!("{addr}: no answer to the connection request"),
+                    ));
+                }
+            };
+            offer(inner, stream, Side::Dialled(peer)).await
+        };
+        match attempt.await {
+            Ok(()) => return,
+            Err(e) => note(e.to_string()),
+        }
+        sleep(backoff.min(deadline.saturating_duration_since(Instant::now()))).await;
+        backoff = (backoff * 2).min(BACKOFF.1);
+    }
+}
+
+/// Accepts connections on the rank's listener for as long as the transport lives.
+pub(crate) async fn accept_loop(inner: Arc<Inner>, listener: tokio::net::TcpListener) {
+    // Strangers may open many connections; only so many handshakes run at once.
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(256));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let Ok(permit) = Arc::clone(&handshakes).try_acquire_owned() else {
+            continue;
+        };
+        let inner = Arc::clone(&inner);
+        tokio::spawn(async move {
+            let _ = offer(&inner, stream, Side::Accepted).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Runs the handshake on a new connection and, if it is the pair's, installs it.
+async fn offer(inner: &Arc<Inner>, stream: TcpStream, side: Side) -> Result<()> {
+    tune(&stream);
+    let deadline = Instant::now() + HANDSHAKE_TIME;
+    let Proven { mut stream, peer } =
+        handshake::prove(stream, &inner.job, inner.rank, side, deadline).await?;
+    let slot = &inner.slots[peer];
+    if inner.rank < peer {
+        if slot.claimed.swap(true, Ordering::SeqCst) {
+            let _ = handshake::send_decision(&mut stream, false, deadline).await;
+            return Err(Error::new(
+                ErrorKind::Transport,
+                "a duplicate connection (dropped)",
+            ));
+        }
+        if let Err(e) = handshake::send_decision(&mut stream, true, deadline).await {
+            slot.claimed.store(false, Ordering::SeqCst);
+            return Err(e);
+        }
+    } else if !handshake::read_decision(&mut stream, deadline).await? {
+        return Err(Error::new(
+            ErrorKind::Transport,
+            "a duplicate connection (the peer kept another)",
+        ));
+    }
+    inner.install(peer, stream);
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! The records a tcp connection carries after its handshake.
+//!
+//! Every record is a fixed 34-byte little-endian head — kind (u8), tag (communicator u64,
+//! point-to-point flag u8, sequence u64, step u32, chunk u32), payload length (u64) —
+//! followed by the payload. The tag travels beside the message rather than inside it, so
+//! the reader demultiplexes without looking into the payload; for data records the payload
+//! is the frame with DESIGN.md's header, which the op context checks on arrival.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use fccl_collectives::{CommId, Error, ErrorKind, Result, Tag};
+
+/// Length of a record head.
+pub(crate) const HEAD_LEN: usize = 34;
+
+/// The largest data payload a peer may announce: larger claims are refused before anything
+/// is allocated, and the payload of an accepted claim is allocated as its bytes arrive.
+pub(crate) const MAX_PAYLOAD: u64 = 1 << 36;
+
+/// The largest abort reason.
+const MAX_REASON: u64 = 4096;
+
+/// What a record is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A message of the transport: `(tag, payload)`.
+    Data = 0,
+    /// The sender aborted communicator `tag.comm`; the payload is the reason.
+    Abort = 1,
+    /// The sender leaves the job; no more records follow.
+    Bye = 2,
+}
+
+/// A parsed record head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Head {
+    pub(crate) kind: Kind,
+    pub(crate) tag: Tag,
+    pub(crate) len: u64,
+}
+
+impl Head {
+    /// The head of a record of `kind` with `tag` and `len` payload bytes.
+    pub(crate) fn new(kind: Kind, tag: Tag, len: usize) -> Head {
+        Head {
+            kind,
+            tag,
+            len: len as u64,
+        }
+    }
+
+    /// The 34 bytes of the head.
+    pub(crate) fn encode(&self) -> Bytes {
+        let mut b = BytesMut::with_capacity(HEAD_LEN);
+        b.put_u8(self.kind as u8);
+        b.put_u64_le(self.tag.comm.0);
+        b.put_u8(u8::from(self.tag.p2p));
+        b.put_u64_le(self.tag.seq);
+        b.put_u32_le(self.tag.step);
+        b.put_u32_le(self.tag.chunk);
+        b.put_u64_le(self.len);
+        b.freeze()
+    }
+
+    /// Parses a head from the first [`HEAD_LEN`] bytes of `b`, refusing unknown kinds and
+    /// oversized lengths.
+    pub(crate) fn decode(mut b: &[u8]) -> Result<Head> {
+        let bad = |what: String| {
+            Error::new(
+                ErrorKind::Transport,
+                format!("malformed record from peer: {what}"),
+            )
+        };
+        if b.len() < HEAD_LEN {
+            return Err(bad(format!(
+                "{} bytes, shorter than a record head",
+                b.len()
+            )));
+        }
+        let kind = match b.get_u8() {
+            0 => Kind::Data,
+            1 => Kind::Abort,
+            2 => Kind::Bye,
+            k => return Err(bad(format!("unknown record kind {k}"))),
+        };
+        let comm = CommId(b.get_u64_le());
+        let p2p = match b.get_u8() {
+            0 => false,
+            1 => true,
+            f => return Err(bad(format!("point-to-point flag {f}"))),
+        };
+        let tag = Tag {
+            comm,
+            p2p,
+            seq: b.get_u64_le(),
+            step: b.get_u32_le(),
+            chunk: b.get_u32_le(),
+        };
+        let len = b.get_u64_le();
+        let limit = match kind {
+            Kind::Data => MAX_PAYLOAD,
+            Kind::Abort => MAX_REASON,
+            Kind::Bye => 0,
+        };
+        if len > limit {
+            return Err(bad(format!(
+                "{kind:?} record claims {len} bytes, over the limit of {limit}"
+            )));
+        }
+        Ok(Head { kind, tag, len })
+    }
+}
+
+/// A tag for records that carry none (abort of a communicator, bye).
+pub(crate) fn control_tag(comm: CommId) -> Tag {
+    Tag {
+        comm,
+        p2p: false,
+        seq: 0,
+        step: 0,
+        chunk: 0,
+    }
+}
+
+/// The abort reason, shortened to the record limit on a character boundary.
+pub(crate) fn reason_bytes(reason: &str) -> Bytes {
+    let mut end = reason.len().min(MAX_REASON as usize);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Bytes::copy_from_slice(&reason.as_bytes()[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag() -> Tag {
+        Tag {
+            comm: CommId(0xabcdef),
+            p2p: true,
+            seq: 77,
+            step: 5,
+            chunk: 9,
+        }
+    }
+
+    #[test]
+    fn heads_round_trip() {
+        for kind in [Kind::Data, Kind::Abort, Kind::Bye] {
+            let len = if kind == Kind::Bye { 0 } else { 100 };
+            let head = Head::new(kind, tag(), len);
+            let bytes = head.encode();
+            assert_eq!(bytes.len(), HEAD_LEN);
+            assert_eq!(Head::decode(&bytes).unwrap(), head);
+        }
+    }
+
+    #[test]
+    fn bad_heads_are_refused() {
+        let good = Head::new(Kind::Data, tag(), 8).encode();
+        for cut in 0..HEAD_LEN {
+            assert!(Head::decode(&good[..cut]).is_err());
+        }
+        let mut b = good.to_vec();
+        b[0] = 7;
+        assert!(Head::decode(&b).is_err());
+        let mut b = good.to_vec();
+        b[9] = 2;
+        assert!(Head::decode(&b).is_err());
+        let huge = Head::new(Kind::Data, tag(), usize::MAX).encode();
+        let e = Head::decode(&huge).unwrap_err();
+        assert!(e.to_string().contains("over the limit"), "{e}");
+        let long_abort = Head::new(Kind::Abort, tag(), 5000).encode();
+        assert!(Head::decode(&long_abort).is_err());
+        let bye_with_body = Head::new(Kind::Bye, tag(), 1).encode();
+        assert!(Head::decode(&bye_with_body).is_err());
+    }
+
+    #[test]
+    fn reasons_are_cut_on_a_character_boundary() {
+        let long = "é".repeat(3000);
+        let b = reason_bytes(&long);
+        assert!(b.len() <= MAX_REASON as usize);
+        assert!(std::str::from_utf8(&b).is_ok());
+    }
+}
