@@ -1,0 +1,198 @@
+//! The tcp transport's own behaviour on loopback: which pairs connect, strangers on a rank's
+//! port, peers that leave or abort, large messages and back-pressure.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use fccl_collectives::{CommId, ErrorKind, ReduceOp, Tag, Transport, local};
+use fccl_tests::tcp::{job, join};
+use fccl_transports::tcp::TcpTransport;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+fn tag(seq: u64) -> Tag {
+    Tag {
+        comm: CommId::WORLD,
+        p2p: true,
+        seq,
+        step: 0,
+        chunk: 0,
+    }
+}
+
+fn joined(n: usize, options: &str) -> Vec<TcpTransport> {
+    join(&job(n, options))
+        .into_iter()
+        .map(|t| t.expect("every rank joins"))
+        .collect()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(10)
+}
+
+#[test]
+fn lazy_jobs_connect_only_the_pairs_that_talk_and_full_meshes_connect_all() {
+    let ranks = joined(4, "");
+    assert!(ranks.iter().all(|t| t.connected_peers().is_empty()));
+    runtime().block_on(async {
+        let (sent, got) = tokio::join!(
+            ranks[0].send(1, tag(1), Bytes::from_static(b"hi")),
+            ranks[1].recv(0, tag(1), soon())
+        );
+        sent.unwrap();
+        assert_eq!(&got.unwrap()[..], b"hi");
+    });
+    assert_eq!(ranks[0].connected_peers(), vec![1]);
+    assert_eq!(ranks[1].connected_peers(), vec![0]);
+    assert!(ranks[2].connected_peers().is_empty());
+
+    let mesh = joined(5, "?mesh=full");
+    for (r, t) in mesh.iter().enumerate() {
+        let others: Vec<usize> = (0..5).filter(|&p| p != r).collect();
+        assert_eq!(t.connected_peers(), others, "rank {r}");
+    }
+}
+
+#[test]
+fn a_full_mesh_of_many_ranks_runs_collectives() {
+    let endpoints: Vec<Arc<dyn Transport>> = joined(16, "?mesh=full")
+        .into_iter()
+        .map(|t| Arc::new(t) as Arc<dyn Transport>)
+        .collect();
+    let sums = local::run_on(endpoints, |mut comm| async move {
+        let mut v = vec![comm.rank() as u64; 1000];
+        comm.all_reduce(&mut v, ReduceOp::Sum).await.unwrap();
+        v[999]
+    });
+    assert_eq!(sums, vec![(0..16).sum::<u64>(); 16]);
+}
+
+#[test]
+fn strangers_on_a_ranks_port_are_refused_and_the_job_goes_on() {
+    let ranks = joined(2, "");
+    let port = ranks[0].port();
+    runtime().block_on(async {
+        // Garbage, a hello of another job, and a silent connection.
+        let mut garbage = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        garbage.write_all(&[0xAB; 64]).await.unwrap();
+        let mut hello = b"FCHS\x01".to_vec();
+        hello.extend_from_slice(&[7; 16 + 4 + 16]);
+        let mut other_job = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        other_job.write_all(&hello).await.unwrap();
+        let _silent = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        for stream in [&mut garbage, &mut other_job] {
+            // The rank answers with its own hello at most, then closes the connection.
+            let mut sink = Vec::new();
+            let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut sink));
+            assert!(
+                read.await.is_ok(),
+                "the rank did not close a stranger's connection"
+            );
+            assert!(sink.len() <= 41, "a stranger got {} bytes", sink.len());
+        }
+        let (sent, got) = tokio::join!(
+            ranks[1].send(0, tag(1), Bytes::from_static(b"still here")),
+            ranks[0].recv(1, tag(1), soon())
+        );
+        sent.unwrap();
+        assert_eq!(&got.unwrap()[..], b"still here");
+    });
+    assert_eq!(ranks[0].connected_peers(), vec![1]);
+}
+
+#[test]
+fn a_peer_that_leaves_or_aborts_fails_receives_at_once() {
+    let mut ranks = joined(3, "?mesh=full");
+    runtime().block_on(async {
+        let far = Instant::now() + Duration::from_secs(60);
+        let started = Instant::now();
+        let waiting = ranks[0].recv(1, tag(5), far);
+        let abort = ranks[2].abort(CommId::WORLD, &[0], "rank 2 gave up");
+        let (e, ()) = tokio::join!(waiting, abort);
+        let e = e.unwrap_err();
+        assert_eq!((e.kind(), e.peer()), (ErrorKind::Remote, Some(2)), "{e}");
+        assert!(e.to_string().contains("rank 2 gave up"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    });
+    let gone = ranks.pop().unwrap();
+    let rank1 = ranks.pop().unwrap();
+    runtime().block_on(async {
+        let other = Tag {
+            comm: CommId(42),
+            ..tag(1)
+        };
+        let far = Instant::now() + Duration::from_secs(60);
+        let started = Instant::now();
+        let waiting = ranks[0].recv(2, other, far);
+        let leave = tokio::spawn(async move { gone.close().await });
+        let e = waiting.await.unwrap_err();
+        assert_eq!((e.kind(), e.peer()), (ErrorKind::Remote, Some(2)), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        leave.await.unwrap().unwrap();
+        // A rank that vanishes without a goodbye (its process killed) is noticed as well.
+        drop(rank1);
+        let e = ranks[0].recv(1, other, far).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
+        let e = ranks[0].send(2, other, Bytes::new()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
+    });
+}
+
+#[test]
+fn large_messages_arrive_whole_and_a_peer_that_reads_nothing_holds_the_sender_back() {
+    let ranks = joined(2, "?mesh=full");
+    runtime().block_on(async {
+        let big: Vec<u8> = (0..(96usize << 20)).map(|i| (i * 7 % 251) as u8).collect();
+        let big = Bytes::from(big);
+        let (sent, got) = tokio::join!(
+            ranks[0].send(1, tag(1), big.clone()),
+            ranks[1].recv(0, tag(1), soon())
+        );
+        sent.unwrap();
+        assert!(got.unwrap() == big, "the 96 MiB message changed on the way");
+
+        // 40 messages of 4 MiB (160 MiB) to a rank that receives none of them: the sender
+        // gets past the 64 MiB window but not to the end, then finishes once the receiver
+        // takes them.
+        let ranks: Vec<Arc<TcpTransport>> = ranks.into_iter().map(Arc::new).collect();
+        let done = Arc::new(AtomicUsize::new(0));
+        let sender = tokio::spawn({
+            let (to, done) = (Arc::clone(&ranks[0]), Arc::clone(&done));
+            async move {
+                let chunk = Bytes::from(vec![1u8; 4 << 20]);
+                for k in 0..40 {
+                    to.send(1, tag(100 + k), chunk.clone()).await.unwrap();
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let early = done.load(Ordering::SeqCst);
+        assert!(
+            (16..40).contains(&early),
+            "{early} of 40 sends completed while nobody received"
+        );
+        for k in 0..40 {
+            let got = ranks[1].recv(0, tag(100 + k), soon()).await.unwrap();
+            assert_eq!(got.len(), 4 << 20);
+        }
+        sender.await.unwrap();
+    });
+}
