@@ -14,7 +14,8 @@
 //!
 //! - `protocol.rs`: the messages and their wire format (bounded, checked decoding).
 //! - `client.rs`: [`register`], the rank's side.
-//! - `server.rs`: [`RendezvousServer`], the tokio server behind `fccl rendezvous`.
+//! - `server.rs`: [`RendezvousServer`], the tokio server behind `fccl rendezvous`, also
+//!   embeddable as a task ([`ServerHandle`]) or on a thread of its own ([`BackgroundServer`]).
 
 mod client;
 mod protocol;
@@ -22,4 +23,4 @@ mod server;
 
 pub use client::register;
 pub use protocol::{JobKey, PeerAddrs, Registration};
-pub use server::{RendezvousServer, ServerConfig};
+pub use server::{BackgroundServer, RendezvousServer, ServerConfig, ServerHandle};
