@@ -1,3 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+mod connect;
+pub mod launch;
+
+pub use connect::{
+    JOB_ENV, RANK_ENV, SIZE_ENV, connect, init_from_env, job_from_env, transport_name,
+};
 pub use fccl_collectives::*;

@@ -1,17 +1,34 @@
-//! `fccl bench`: runs the benchmark harness on N in-process ranks and reports.
+//! `fccl bench`: runs the benchmark harness on N ranks and reports.
+//!
+//! Three ways to run:
+//! - `--transport local`: N ranks as threads of this process.
+//! - any other transport (`tcp`, the default): N processes of this program started by the
+//!   local launcher, each running this same command as one rank; rank 0 writes the report
+//!   to this process's standard output.
+//! - with `FCCL_RANK` (and `FCCL_JOB`) set: one rank of a job started elsewhere.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use clap::Args;
+use fccl::launch::local::{Exit, LocalLaunch, StdoutMode};
+use fccl::{JobSpec, Rank};
 use fccl_benches::sizes::{parse_sizes, shapes};
 use fccl_benches::{BenchRecord, BenchSpec, Event, run, table};
 use fccl_collectives::{Algorithm, Collective, DataType, Error, ErrorKind, ReduceOp, local};
 
 use super::fail;
 use super::output::Output;
+
+/// The number of ranks when `-n` is not given.
+const DEFAULT_RANKS: u32 = 4;
+
+/// How long the other ranks of a multi-process run may take to see that one failed and say
+/// so themselves, before the launcher kills them.
+const FAILURE_GRACE: Duration = Duration::from_secs(3);
 
 /// Sizes in bytes, parsed from `MIN:MAX`, `A,B,C` or one size.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,12 +47,15 @@ pub(crate) struct BenchArgs {
     /// The collective: allreduce, reduce, broadcast, reduce_scatter, allgather, alltoall,
     /// alltoallv, gather, scatter, scan, exscan, barrier or sendrecv.
     collective: Collective,
-    /// Number of ranks.
-    #[arg(short = 'n', long = "ranks", default_value_t = 4,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    ranks: u32,
-    /// Transport spec (`local`: ranks as threads of this process).
-    #[arg(long, default_value = "local")]
+    /// Number of ranks [default: 4]. As one rank of a job (FCCL_RANK set) the job's size
+    /// counts: -n may be left out, and if given must equal it.
+    #[arg(short = 'n', long = "ranks", value_parser = clap::value_parser!(u32).range(1..))]
+    ranks: Option<u32>,
+    /// Transport spec: `tcp` runs each rank as a process of this program, connected by TCP
+    /// through an embedded rendezvous server (`tcp?mesh=full` connects every pair up front);
+    /// tcp://HOST:PORT uses a running `fccl rendezvous`; `local` runs the ranks as threads
+    /// of this process. As one rank of a job (FCCL_RANK set), the job's transport counts.
+    #[arg(long, value_name = "SPEC", default_value = "tcp")]
     transport: String,
     /// Sizes in bytes: MIN:MAX (doubling), a list 8,1K,1M, or one size; suffixes K, M, G.
     #[arg(long, default_value = "8:16M")]
@@ -80,31 +100,20 @@ impl BenchArgs {
     }
 }
 
-/// Refuses what this build cannot run yet: being one rank of a job started elsewhere, and
-/// transports other than `local`.
-fn check_supported(transport: &str, fccl_rank: Option<&str>) -> Result<(), String> {
-    if let Some(rank) = fccl_rank {
-        return Err(format!(
-            "FCCL_RANK is set ({rank}): running as one rank of a multi-process job comes with \
-             the tcp transport, which is not built yet; unset FCCL_RANK to run all ranks here"
-        ));
-    }
-    if transport != "local" {
-        return Err(format!(
-            "transport {transport} is not built yet (only `local` is available)"
-        ));
-    }
-    Ok(())
-}
-
 /// Runs `fccl bench`.
 pub(super) fn main(args: BenchArgs) -> ExitCode {
-    let fccl_rank = std::env::var("FCCL_RANK").ok();
-    if let Err(e) = check_supported(&args.transport, fccl_rank.as_deref()) {
-        return fail(e);
+    match fccl::job_from_env() {
+        Err(e) => fail(e),
+        Ok(Some((job, rank))) => bench_rank(&args, &job, rank),
+        Ok(None) if args.transport == "local" => bench_threads(&args),
+        Ok(None) => bench_processes(&args, std::env::args_os().skip(1).collect()),
     }
+}
+
+/// Runs every rank as a thread of this process.
+fn bench_threads(args: &BenchArgs) -> ExitCode {
     let spec = args.spec();
-    let ranks = args.ranks as usize;
+    let ranks = args.ranks.unwrap_or(DEFAULT_RANKS) as usize;
     if let Err(e) = spec.validate(ranks) {
         return fail(e);
     }
@@ -118,6 +127,115 @@ pub(super) fn main(args: BenchArgs) -> ExitCode {
         Ok(records) => verdict(&records),
         Err(e) => fail(e),
     }
+}
+
+/// Runs every rank as a process of this program with the same arguments (`bench_args`),
+/// each of which then takes the [`bench_rank`] path. Rank 0's standard output is this
+/// process's; the other ranks' is dropped; every rank's standard error is passed through
+/// with its rank.
+fn bench_processes(args: &BenchArgs, bench_args: Vec<OsString>) -> ExitCode {
+    let ranks = args.ranks.unwrap_or(DEFAULT_RANKS) as usize;
+    if let Err(e) = args.spec().validate(ranks) {
+        return fail(e);
+    }
+    let program = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => return fail(format!("cannot find this program to start the ranks: {e}")),
+    };
+    let mut launch = LocalLaunch::new(ranks, program);
+    launch.args = bench_args;
+    launch.transport = args.transport.clone();
+    launch.timeout = args.timeout_ms.map(Duration::from_millis);
+    launch.stdout = StdoutMode::LeadOnly;
+    launch.grace = FAILURE_GRACE;
+    launch.forward_signals = true;
+    let outcome = match launch.run() {
+        Ok(outcome) => outcome,
+        Err(e) => return fail(e),
+    };
+    if outcome.interrupted.is_some() {
+        return ExitCode::from(outcome.exit_code());
+    }
+    match outcome.failure {
+        None => ExitCode::SUCCESS,
+        // Wrong results: rank 0 has said which points.
+        Some(f) if f.how == Exit::Code(1) => ExitCode::from(1),
+        Some(f) => fail(format!("fccl bench: {f}")),
+    }
+}
+
+/// Runs as `rank` of `job`, a job started elsewhere: rank 0 reports; every rank exits 1 if
+/// a point was wrong (the ranks agree on that) and 2 on an error.
+fn bench_rank(args: &BenchArgs, job: &JobSpec, rank: Rank) -> ExitCode {
+    if let Err(e) = ranks_of_job(args.ranks, job) {
+        return fail(e);
+    }
+    let mut spec = args.spec();
+    // The report names the transport, not the job's rendezvous address.
+    spec.transport = fccl::transport_name(&job.transport).to_string();
+    if let Err(e) = spec.validate(job.size) {
+        return fail(e);
+    }
+    let lead = rank == 0;
+    let output = if lead {
+        let points = shapes(spec.collective, job.size, spec.dtype, &spec.sizes).len();
+        match Output::open(args.json.as_deref(), points) {
+            Ok(o) => o,
+            Err(e) => return fail(e),
+        }
+    } else {
+        Output::quiet()
+    };
+    let timeout = args.timeout_ms.map(Duration::from_millis);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+    };
+    let records = runtime.block_on(async {
+        let mut comm = fccl::connect(job, rank).await.map_err(|e| e.to_string())?;
+        if let Some(t) = timeout {
+            comm.set_timeout(t);
+        }
+        bench_comm(&mut comm, &spec, output).await
+    });
+    match records {
+        Ok(records) if lead => verdict(&records),
+        Ok(records) if records.iter().all(|r| r.correct) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(e) => fail(e),
+    }
+}
+
+/// Checks `-n` against the job's size: it may be left out, and must match if given.
+fn ranks_of_job(ranks: Option<u32>, job: &JobSpec) -> Result<(), String> {
+    match ranks {
+        Some(n) if n as usize != job.size => Err(format!(
+            "-n {n} does not match the size of the job in FCCL_JOB ({} ranks): leave -n out \
+             or give the job's size",
+            job.size
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Runs `spec` on this rank's communicator, reporting to `output`.
+async fn bench_comm(
+    comm: &mut fccl::Communicator,
+    spec: &BenchSpec,
+    mut output: Output,
+) -> Result<Vec<BenchRecord>, String> {
+    output
+        .header(&table::header(spec, comm.size()))
+        .map_err(|e| e.to_string())?;
+    let mut observe = |event: Event<'_>| output.event(&event);
+    let records = run(comm, spec, &mut observe).await;
+    output
+        .finish()
+        .map_err(|e| format!("cannot write the results: {e}"))?;
+    records.map_err(|e| e.to_string())
 }
 
 /// Runs `spec` on `ranks` in-process ranks; rank 0 streams its records to `output`.
@@ -204,7 +322,9 @@ mod tests {
 
     fn parse(line: &str) -> Result<BenchArgs, clap::Error> {
         let cli = Cli::try_parse_from(line.split_whitespace())?;
-        let super::super::Command::Bench(args) = cli.command;
+        let super::super::Command::Bench(args) = cli.command else {
+            panic!("not fccl bench: {line}");
+        };
         Ok(args)
     }
 
@@ -216,8 +336,8 @@ mod tests {
         assert_eq!((spec.iters, spec.warmup, spec.root), (20, 5, 0));
         assert_eq!(spec.sizes.first(), Some(&8));
         assert_eq!(spec.sizes.last(), Some(&(16 << 20)));
-        assert_eq!(spec.transport, "local");
-        assert_eq!(parse("fccl bench allreduce").unwrap().ranks, 4);
+        assert_eq!(spec.transport, "tcp");
+        assert_eq!(parse("fccl bench allreduce").unwrap().ranks, None);
     }
 
     #[test]
@@ -227,7 +347,8 @@ mod tests {
              --warmup 0 --algo ring --json out.json --timeout-ms 500 --root 2",
         )
         .unwrap();
-        assert_eq!(args.ranks, 8);
+        assert_eq!(args.ranks, Some(8));
+        assert_eq!(args.transport, "tcp");
         assert_eq!(args.timeout_ms, Some(500));
         assert_eq!(args.json.as_deref(), Some(std::path::Path::new("out.json")));
         let spec = args.spec();
@@ -261,15 +382,14 @@ mod tests {
     }
 
     #[test]
-    fn unbuilt_transports_and_multi_process_jobs_are_refused_clearly() {
-        assert!(check_supported("local", None).is_ok());
-        let e = check_supported("tcp://1.2.3.4:5", None).unwrap_err();
-        assert!(
-            e.contains("transport tcp://1.2.3.4:5 is not built yet"),
-            "{e}"
-        );
-        let e = check_supported("local", Some("3")).unwrap_err();
-        assert!(e.contains("FCCL_RANK") && e.contains("tcp"), "{e}");
+    fn as_a_rank_of_a_job_the_job_sets_the_size() {
+        let job = JobSpec::new(3, "tcp://127.0.0.1:9").unwrap();
+        assert!(ranks_of_job(None, &job).is_ok());
+        assert!(ranks_of_job(Some(3), &job).is_ok());
+        let e = ranks_of_job(Some(4), &job).unwrap_err();
+        assert!(e.contains("-n 4") && e.contains("3 ranks"), "{e}");
+        let args = parse("fccl bench allreduce --transport local -n 2").unwrap();
+        assert_eq!((args.transport.as_str(), args.ranks), ("local", Some(2)));
     }
 
     #[test]
@@ -279,7 +399,8 @@ mod tests {
         let path = dir.join("bench.json");
         for collective in ["allreduce", "broadcast", "alltoallv", "barrier", "sendrecv"] {
             let line = format!(
-                "fccl bench {collective} -n 3 --sizes 8:1K --iters 2 --warmup 1 --json {}",
+                "fccl bench {collective} -n 3 --transport local --sizes 8:1K --iters 2 \
+                 --warmup 1 --json {}",
                 path.display()
             );
             let args = parse(&line).unwrap();

@@ -66,6 +66,16 @@ impl Output {
         })
     }
 
+    /// Sinks that report nothing: for the ranks but 0 of a job of processes.
+    pub(super) fn quiet() -> Output {
+        Output {
+            table: TableTo::Nowhere,
+            json: None,
+            progress: None,
+            error: None,
+        }
+    }
+
     /// Prints the table's header.
     pub(super) fn header(&mut self, text: &str) -> io::Result<()> {
         self.print_table_line(text);

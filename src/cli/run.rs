@@ -1,0 +1,123 @@
+//! `fccl run`: N processes of a program as the ranks of one job, like `mpirun`.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use fccl::JobSpec;
+use fccl::launch::local::{LocalLaunch, StdoutMode};
+
+use super::{fail, millis};
+
+/// Arguments of `fccl run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Number of ranks.
+    #[arg(short = 'n', long = "ranks", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    ranks: u32,
+    /// Transport spec: `tcp` embeds a rendezvous server on a loopback port for the job
+    /// (`tcp?mesh=full` connects every pair up front); tcp://HOST:PORT uses a running
+    /// `fccl rendezvous`.
+    #[arg(long, value_name = "SPEC", default_value = "tcp")]
+    transport: String,
+    /// Collective timeout of the job in milliseconds.
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..),
+          default_value_t = millis(JobSpec::DEFAULT_TIMEOUT))]
+    timeout_ms: u64,
+    /// How long joining the job may take, in milliseconds.
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..),
+          default_value_t = millis(JobSpec::DEFAULT_SETUP_TIMEOUT))]
+    setup_timeout_ms: u64,
+    /// The program every rank runs, and its arguments (after `--`). Each rank finds the job
+    /// in FCCL_JOB, its rank in FCCL_RANK and the job's size in FCCL_SIZE.
+    #[arg(value_name = "PROGRAM", required = true, num_args = 1..,
+          trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<OsString>,
+}
+
+impl RunArgs {
+    fn launch(&self) -> LocalLaunch {
+        let (program, args) = self.command.split_first().expect("clap requires a program");
+        let mut launch = LocalLaunch::new(self.ranks as usize, program);
+        launch.args = args.to_vec();
+        launch.transport = self.transport.clone();
+        launch.timeout = Some(Duration::from_millis(self.timeout_ms));
+        launch.setup_timeout = Some(Duration::from_millis(self.setup_timeout_ms));
+        launch.stdout = StdoutMode::Prefixed;
+        launch.forward_signals = true;
+        launch
+    }
+}
+
+/// Runs `fccl run`: exits 0 if every rank did, else with the first failed rank's exit code
+/// (128 + the signal for a rank killed by one), 2 if the job could not start.
+pub(super) fn main(args: RunArgs) -> ExitCode {
+    let outcome = match args.launch().run() {
+        Ok(outcome) => outcome,
+        Err(e) => return fail(e.message()),
+    };
+    if let Some(signal) = outcome.interrupted {
+        eprintln!("fccl run: interrupted by signal {signal}; the ranks were stopped");
+    } else if let Some(failure) = &outcome.failure {
+        eprintln!("fccl run: {failure}");
+    }
+    ExitCode::from(outcome.exit_code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn parse(line: &str) -> Result<RunArgs, clap::Error> {
+        let cli = Cli::try_parse_from(line.split_whitespace())?;
+        let Command::Run(args) = cli.command else {
+            panic!("not fccl run: {line}");
+        };
+        Ok(args)
+    }
+
+    #[test]
+    fn the_program_and_its_arguments_follow() {
+        let launch = parse("fccl run -n 3 -- prog -x --flag a").unwrap().launch();
+        assert_eq!(launch.ranks, 3);
+        assert_eq!(launch.program, "prog");
+        assert_eq!(launch.args, ["-x", "--flag", "a"]);
+        assert_eq!(launch.transport, "tcp");
+        assert_eq!(
+            (launch.timeout, launch.setup_timeout),
+            (
+                Some(JobSpec::DEFAULT_TIMEOUT),
+                Some(JobSpec::DEFAULT_SETUP_TIMEOUT)
+            )
+        );
+        assert!(launch.forward_signals);
+        let launch = parse(
+            "fccl run --ranks 2 --transport tcp?mesh=full --timeout-ms 700 \
+             --setup-timeout-ms 900 prog -n 5",
+        )
+        .unwrap()
+        .launch();
+        assert_eq!(launch.transport, "tcp?mesh=full");
+        assert_eq!(launch.timeout, Some(Duration::from_millis(700)));
+        assert_eq!(launch.setup_timeout, Some(Duration::from_millis(900)));
+        assert_eq!(launch.program, "prog");
+        assert_eq!(launch.args, ["-n", "5"]);
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        for line in [
+            "fccl run -- prog",
+            "fccl run -n 2",
+            "fccl run -n 2 --",
+            "fccl run -n 0 -- prog",
+            "fccl run -n 2 --timeout-ms 0 -- prog",
+        ] {
+            assert!(parse(line).is_err(), "{line}");
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! `fccl bench` over tcp: ranks as processes of `fccl` itself, and ranks of a job started
+//! elsewhere.
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use crate::support::{Running, TempDir, fccl, rendezvous, run, wait};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// The JSON records in `text`, one per line.
+fn records(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON record"))
+        .collect()
+}
+
+fn all_correct(records: &[serde_json::Value], ranks: u64) {
+    assert!(!records.is_empty());
+    for r in records {
+        assert_eq!(r["correct"], true, "{r}");
+        assert_eq!(r["transport"], "tcp", "{r}");
+        assert_eq!(r["ranks"], ranks, "{r}");
+    }
+}
+
+#[test]
+fn bench_over_tcp_prints_one_table_as_a_single_process_would() {
+    let done = run(
+        fccl().args([
+            "bench",
+            "allreduce",
+            "-n",
+            "3",
+            "--sizes",
+            "8:4K",
+            "--iters",
+            "2",
+            "--warmup",
+            "1",
+        ]),
+        LIMIT,
+    );
+    assert!(done.status.success(), "{done:?}");
+    let lines: Vec<&str> = done.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("# fccl bench allreduce: transport tcp, 3 ranks"),
+        "{done:?}"
+    );
+    let rows: Vec<&&str> = lines.iter().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(rows.len(), 10, "{done:?}");
+    assert!(rows.iter().all(|r| r.ends_with("yes")), "{done:?}");
+    assert!(!done.stdout.contains("[0]"), "{done:?}");
+}
+
+#[test]
+fn bench_over_tcp_writes_json_from_rank_0() {
+    let out = TempDir::new("bench-json");
+    let path = out.path().join("bench.json");
+    let done = run(
+        fccl().args([
+            "bench",
+            "alltoall",
+            "-n",
+            "4",
+            "--transport",
+            "tcp?mesh=full",
+            "--sizes",
+            "64,1K,64K",
+            "--iters",
+            "2",
+            "--warmup",
+            "1",
+            "--json",
+            path.to_str().expect("a UTF-8 path"),
+        ]),
+        LIMIT,
+    );
+    assert!(done.status.success(), "{done:?}");
+    let records = records(&std::fs::read_to_string(&path).expect("the JSON file"));
+    assert_eq!(records.len(), 3);
+    all_correct(&records, 4);
+}
+
+#[test]
+fn bench_over_tcp_json_to_stdout_is_bare() {
+    let done = run(
+        fccl().args([
+            "bench",
+            "broadcast",
+            "-n",
+            "2",
+            "--sizes",
+            "1K",
+            "--iters",
+            "2",
+            "--json",
+            "-",
+        ]),
+        LIMIT,
+    );
+    assert!(done.status.success(), "{done:?}");
+    let records = records(&done.stdout);
+    assert_eq!(records.len(), 1, "{done:?}");
+    all_correct(&records, 2);
+}
+
+/// Starts rank `rank` of `job` running `fccl bench` with `args`.
+fn bench_rank(job: &str, rank: usize, args: &[&str]) -> Running {
+    let child: Child = fccl()
+        .env("FCCL_JOB", job)
+        .env("FCCL_RANK", rank.to_string())
+        .arg("bench")
+        .args(args)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("fccl bench starts");
+    Running(child)
+}
+
+#[test]
+fn bench_as_ranks_of_a_job_started_elsewhere() {
+    let (_server, addr) = rendezvous();
+    let made = run(
+        fccl().args([
+            "job",
+            "new",
+            "--size",
+            "3",
+            "--transport",
+            &format!("tcp://{addr}"),
+        ]),
+        LIMIT,
+    );
+    assert!(made.status.success(), "{made:?}");
+    let job = made.stdout.trim().to_string();
+    let out = TempDir::new("bench-ranks");
+    let path = out.path().join("rank0.json");
+    let path = path.to_str().expect("a UTF-8 path");
+    let args = [
+        "reduce_scatter",
+        "--sizes",
+        "96,6K",
+        "--iters",
+        "2",
+        "--warmup",
+        "1",
+        "--json",
+        path,
+    ];
+    let mut ranks: Vec<Running> = (0..3).map(|r| bench_rank(&job, r, &args)).collect();
+    for (rank, child) in ranks.iter_mut().enumerate() {
+        let status = wait(&mut child.0, LIMIT).expect("the rank ends in time");
+        assert!(status.success(), "rank {rank}: {status:?}");
+    }
+    let records = records(&std::fs::read_to_string(path).expect("rank 0's JSON"));
+    assert_eq!(records.len(), 2);
+    all_correct(&records, 3);
+}
+
+#[test]
+fn fccl_run_starts_bench_ranks() {
+    let done = run(
+        fccl().args([
+            "run",
+            "-n",
+            "2",
+            "--",
+            env!("CARGO_BIN_EXE_fccl"),
+            "bench",
+            "barrier",
+            "--iters",
+            "2",
+        ]),
+        LIMIT,
+    );
+    assert!(done.status.success(), "{done:?}");
+    assert!(
+        done.stdout
+            .starts_with("[0] # fccl bench barrier: transport tcp, 2 ranks"),
+        "{done:?}"
+    );
+    assert!(
+        done.stdout
+            .lines()
+            .any(|l| l.starts_with("[0]") && l.ends_with("yes"))
+    );
+    assert!(!done.stdout.contains("[1]"), "{done:?}");
+}
+
+#[test]
+fn a_rank_given_another_size_is_refused() {
+    let job = fccl::JobSpec::new(2, "tcp://127.0.0.1:9")
+        .expect("a job")
+        .to_string();
+    let done = run(
+        fccl()
+            .env("FCCL_JOB", &job)
+            .env("FCCL_RANK", "0")
+            .args(["bench", "allreduce", "-n", "3"]),
+        LIMIT,
+    );
+    assert_eq!(done.status.code(), Some(2), "{done:?}");
+    assert!(done.stderr.contains("-n 3 does not match"), "{done:?}");
+    assert!(
+        !done.stderr.contains(&job),
+        "the job string leaked: {done:?}"
+    );
+}
