@@ -21,6 +21,9 @@ use crate::types::Element;
 /// cost stays small next to the transfer, small enough to stay in cache while it is reduced.
 pub(crate) const CHUNK_BYTES: usize = 64 << 10;
 
+/// How many chunks of its first block a ring rank sends ahead of what it has received.
+const SEND_WINDOW: u32 = 32;
+
 /// How a block of some length is cut into pipeline chunks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Chunks {
@@ -116,18 +119,31 @@ pub(crate) async fn ring_pass<T: Element>(
     let (next, prev) = ((r + 1) % p, (r + p - 1) % p);
     let elem = size_of::<T>();
     let mut sends = FuturesUnordered::new();
+    // The first block leaves at most SEND_WINDOW chunks ahead of what this rank has
+    // received, so its framed copies take a bounded scratch window, not a whole block.
     let first = blocks.range((r + p - lag) % p);
-    let chunks = Chunks::new(first.len(), elem);
-    for k in 0..chunks.count() {
-        let range = chunks.range(&first, k);
-        sends.push(ctx.send_chunk(next, 0, k, chunks.count(), &buf[range]));
+    let first_chunks = Chunks::new(first.len(), elem);
+    let mut first_sent = 0;
+    macro_rules! send_first_upto {
+        ($upto:expr) => {
+            while first_sent < first_chunks.count().min($upto) {
+                let range = first_chunks.range(&first, first_sent);
+                let count = first_chunks.count();
+                sends.push(ctx.send_chunk(next, 0, first_sent, count, &buf[range]));
+                first_sent += 1;
+            }
+        };
     }
+    send_first_upto!(SEND_WINDOW);
     let steps = p - 1;
+    let mut received = 0;
     for s in 0..steps {
         let block = blocks.range((r + 2 * p - s - 1 - lag) % p);
         let chunks = Chunks::new(block.len(), elem);
         let step = s as u32;
         for k in 0..chunks.count() {
+            received += 1;
+            send_first_upto!(received + SEND_WINDOW);
             let range = chunks.range(&block, k);
             let recv = ctx.recv_chunk::<T>(prev, step, k, chunks.count(), range.len());
             merge(
@@ -139,6 +155,7 @@ pub(crate) async fn ring_pass<T: Element>(
             }
         }
     }
+    send_first_upto!(u32::MAX);
     finish_sends(&mut sends).await
 }
 
