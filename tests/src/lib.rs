@@ -2,3 +2,4 @@
 //! conformance suite they share ([`conformance`]).
 
 pub mod conformance;
+pub mod tcp;
