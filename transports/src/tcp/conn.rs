@@ -10,7 +10,7 @@ use fccl_collectives::{Error, ErrorKind, Rank, Result, Tag};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use super::wire::{HEAD_LEN, Head, Kind};
+use super::wire::{HEAD_LEN, Head, Kind, PADDING, padding};
 
 /// How many bytes from one peer may wait unclaimed before its reader stops reading (unless
 /// a receive waits on that peer).
@@ -73,7 +73,8 @@ impl Conn {
             .with_peer(self.peer));
         }
         let guard = TornGuard(&self.torn, true);
-        let mut record = head.chain(payload);
+        let pad = &PADDING[..padding(payload.len())];
+        let mut record = head.chain(payload).chain(pad);
         let written = tokio::time::timeout(self.write_timeout, writer.write_all_buf(&mut record));
         match written.await {
             Ok(Ok(())) => {
@@ -140,7 +141,8 @@ pub(crate) async fn read_records(
             Ok(h) => h,
             Err(e) => return Ended::Broken(e.with_peer(peer)),
         };
-        let need = HEAD_LEN + head.len as usize;
+        let len = head.len as usize;
+        let need = HEAD_LEN + len + padding(len);
         while buf.len() < need {
             match fill(&mut reader, &mut buf, need).await {
                 Ok(true) => {}
@@ -149,7 +151,8 @@ pub(crate) async fn read_records(
             }
         }
         buf.advance(HEAD_LEN);
-        let payload = buf.split_to(head.len as usize).freeze();
+        let payload = buf.split_to(len).freeze();
+        buf.advance(padding(len));
         match head.kind {
             Kind::Data => mailbox.deliver(peer, head.tag, 0, payload),
             Kind::Abort => {

@@ -1,16 +1,32 @@
 //! The records a tcp connection carries after its handshake.
 //!
-//! Every record is a fixed 34-byte little-endian head — kind (u8), tag (communicator u64,
-//! point-to-point flag u8, sequence u64, step u32, chunk u32), payload length (u64) —
-//! followed by the payload. The tag travels beside the message rather than inside it, so
-//! the reader demultiplexes without looking into the payload; for data records the payload
-//! is the frame with DESIGN.md's header, which the op context checks on arrival.
+//! Every record is a fixed 48-byte little-endian head — kind (u8), tag (communicator u64,
+//! point-to-point flag u8, sequence u64, step u32, chunk u32), payload length (u64), then
+//! zeros — followed by the payload and zeros up to a multiple of [`ALIGN`] bytes. The tag
+//! travels beside the message rather than inside it, so the reader demultiplexes without
+//! looking into the payload; for data records the payload is the frame with DESIGN.md's
+//! header, which the op context checks on arrival.
+//!
+//! The padding keeps every record, and so every payload, 16-byte aligned in the reader's
+//! buffer: the elements of a received frame are then used in place, never copied one by one
+//! to align them.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use fccl_collectives::{CommId, Error, ErrorKind, Result, Tag};
 
 /// Length of a record head.
-pub(crate) const HEAD_LEN: usize = 34;
+pub(crate) const HEAD_LEN: usize = 48;
+
+/// Records start and end on multiples of this many bytes.
+pub(crate) const ALIGN: usize = 16;
+
+/// Zeros for the padding of a record.
+pub(crate) static PADDING: [u8; ALIGN] = [0; ALIGN];
+
+/// The padding after a payload of `len` bytes.
+pub(crate) fn padding(len: usize) -> usize {
+    len.next_multiple_of(ALIGN) - len
+}
 
 /// The largest data payload a peer may announce: larger claims are refused before anything
 /// is allocated, and the payload of an accepted claim is allocated as its bytes arrive.
@@ -58,6 +74,7 @@ impl Head {
         b.put_u32_le(self.tag.step);
         b.put_u32_le(self.tag.chunk);
         b.put_u64_le(self.len);
+        b.put_bytes(0, HEAD_LEN - b.len());
         b.freeze()
     }
 
