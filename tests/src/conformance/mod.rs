@@ -132,12 +132,30 @@ fn summary(name: &str, failures: &[String]) -> String {
     )
 }
 
-/// State the ranks of one job share (they are threads of this process whatever the
-/// transport): arrival counters for the barrier checks.
+/// State the ranks of one job share when they are threads of this process: arrival counters
+/// for the barrier checks. A rank that runs alone in its process has its own, and checks
+/// only that barriers return.
 #[derive(Default)]
 struct Shared {
     arrivals: [AtomicUsize; barrier::COUNTERS],
     cache: Arc<cache::Cache>,
+    alone: bool,
+}
+
+/// Runs the whole suite as one rank of a job whose ranks are separate processes (each calls
+/// this with its own communicator), and returns this rank's failures. Barriers are checked
+/// for returning only: the ranks share no memory to count arrivals in.
+pub async fn run_process_rank(comm: Communicator) -> Vec<String> {
+    let shared = Shared {
+        alone: true,
+        ..Shared::default()
+    };
+    let rank = comm.rank();
+    let (_, _, _, failures) = run_rank(comm, &shared).await;
+    failures
+        .into_iter()
+        .map(|f| format!("[rank {rank}] {f}"))
+        .collect()
 }
 
 async fn run_rank(mut world: Communicator, shared: &Shared) -> (usize, usize, usize, Vec<String>) {
@@ -172,6 +190,7 @@ async fn run_rank(mut world: Communicator, shared: &Shared) -> (usize, usize, us
         }
         let w = &mut world;
         match family {
+            "barrier" if shared.alone => barrier::check_returns(&mut s, w).await,
             "barrier" => barrier::check(&mut s, w, &shared.arrivals).await,
             "send/recv" => p2p::check(&mut s, w).await,
             "broadcast" => broadcast::check(&mut s, w, &params).await,
