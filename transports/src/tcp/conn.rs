@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use fccl_collectives::transport::mailbox::Mailbox;
 use fccl_collectives::{Error, ErrorKind, Rank, Result, Tag};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::wire::{HEAD_LEN, Head, Kind, PADDING, padding};
@@ -16,13 +16,17 @@ use super::wire::{HEAD_LEN, Head, Kind, PADDING, padding};
 /// a receive waits on that peer).
 pub(crate) const WINDOW: usize = 64 << 20;
 
+/// How many bytes one pump reads at most.
+const PUMP_BUDGET: usize = 4 << 20;
+
 /// The read buffer's usual size; large payloads grow it in steps of at most [`GROWTH`].
 const READ_BUF: usize = 256 << 10;
 const GROWTH: usize = 4 << 20;
 
-/// The sending side of a connection.
+/// A connection: the sending side, and the [`Reader`] of the receiving side.
 pub(crate) struct Conn {
     peer: Rank,
+    pub(crate) reader: Reader,
     writer: tokio::sync::Mutex<OwnedWriteHalf>,
     /// A send was abandoned midway: the stream is no longer at a record boundary.
     torn: AtomicBool,
@@ -48,9 +52,15 @@ impl Drop for TornGuard<'_> {
 }
 
 impl Conn {
-    pub(crate) fn new(peer: Rank, writer: OwnedWriteHalf, write_timeout: Duration) -> Conn {
+    pub(crate) fn new(
+        peer: Rank,
+        reader: OwnedReadHalf,
+        writer: OwnedWriteHalf,
+        write_timeout: Duration,
+    ) -> Conn {
         Conn {
             peer,
+            reader: Reader::new(peer, reader),
             writer: tokio::sync::Mutex::new(writer),
             torn: AtomicBool::new(false),
             write_timeout,
@@ -104,6 +114,7 @@ impl Conn {
 }
 
 /// Why a reader stopped.
+#[derive(Clone)]
 pub(crate) enum Ended {
     /// The peer said goodbye.
     Bye,
@@ -111,70 +122,128 @@ pub(crate) enum Ended {
     Broken(Error),
 }
 
-/// Reads records from `peer` into `mailbox` until the peer says goodbye or the stream ends.
-pub(crate) async fn read_records(
+/// The receiving side of a connection. Either the connection's reader task or a receive
+/// that spins on this peer (see `transport.rs`) pumps it; a mutex keeps the records in order.
+pub(crate) struct Reader {
     peer: Rank,
-    mut reader: OwnedReadHalf,
-    mailbox: &Mailbox,
-) -> Ended {
-    let mut buf = BytesMut::with_capacity(READ_BUF);
-    let broken = |what: String| {
-        Ended::Broken(
-            Error::new(
-                ErrorKind::Remote,
-                format!("connection to rank {peer} {what}"),
-            )
-            .with_peer(peer),
-        )
-    };
-    loop {
-        mailbox.room(peer, WINDOW).await;
-        while buf.len() < HEAD_LEN {
-            match fill(&mut reader, &mut buf, HEAD_LEN).await {
-                Ok(true) => {}
-                Ok(false) if buf.is_empty() => return broken("closed without a goodbye".into()),
-                Ok(false) => return broken("closed in the middle of a record".into()),
-                Err(e) => return broken(format!("failed: {e}")),
-            }
-        }
-        let head = match Head::decode(&buf[..HEAD_LEN]) {
-            Ok(h) => h,
-            Err(e) => return Ended::Broken(e.with_peer(peer)),
-        };
-        let len = head.len as usize;
-        let need = HEAD_LEN + len + padding(len);
-        while buf.len() < need {
-            match fill(&mut reader, &mut buf, need).await {
-                Ok(true) => {}
-                Ok(false) => return broken("closed in the middle of a record".into()),
-                Err(e) => return broken(format!("failed: {e}")),
-            }
-        }
-        buf.advance(HEAD_LEN);
-        let payload = buf.split_to(len).freeze();
-        buf.advance(padding(len));
-        match head.kind {
-            Kind::Data => mailbox.deliver(peer, head.tag, 0, payload),
-            Kind::Abort => {
-                let reason = String::from_utf8_lossy(&payload);
-                mailbox.abort(head.tag.comm, peer, &reason);
-            }
-            Kind::Bye => return Ended::Bye,
-        }
-    }
+    half: OwnedReadHalf,
+    state: std::sync::Mutex<ReadState>,
 }
 
-/// Reads more bytes into `buf` toward `need` bytes in all; `false` at end of stream. The
-/// buffer grows only as bytes arrive (by at most [`GROWTH`] at a time), so a large claimed
-/// length costs memory only once the peer really sends it.
-async fn fill(
-    reader: &mut OwnedReadHalf,
-    buf: &mut BytesMut,
-    need: usize,
-) -> std::io::Result<bool> {
-    let want = (need - buf.len()).clamp(READ_BUF, GROWTH.max(READ_BUF));
-    if buf.capacity() - buf.len() < want.min(need - buf.len()).max(1) {
-        buf.reserve(want);
+struct ReadState {
+    buf: BytesMut,
+    ended: Option<Ended>,
+}
+
+/// What one pump of the socket did.
+pub(crate) enum Pumped {
+    /// Read and delivered what the socket had (or a pump's worth of it).
+    Drained,
+    /// The stream ended; no more records will come.
+    Ended(Ended),
+}
+
+impl Reader {
+    pub(crate) fn new(peer: Rank, half: OwnedReadHalf) -> Reader {
+        Reader {
+            peer,
+            half,
+            state: std::sync::Mutex::new(ReadState {
+                buf: BytesMut::with_capacity(READ_BUF),
+                ended: None,
+            }),
+        }
     }
-    Ok(reader.read_buf(buf).await? > 0)
+
+    /// Reads what the socket has now, without waiting, and delivers every whole record to
+    /// `mailbox`.
+    pub(crate) fn pump(&self, mailbox: &Mailbox) -> Pumped {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ended) = &state.ended {
+            return Pumped::Ended(ended.clone());
+        }
+        let result = self.pump_locked(&mut state.buf, mailbox);
+        if let Pumped::Ended(ended) = &result {
+            state.ended = Some(ended.clone());
+        }
+        result
+    }
+
+    fn pump_locked(&self, buf: &mut BytesMut, mailbox: &Mailbox) -> Pumped {
+        // A fast sender could keep the socket readable forever: a pump reads a bounded
+        // amount, so the reader task gets back to its back-pressure check.
+        let mut budget = PUMP_BUDGET;
+        loop {
+            // Deliver every whole record in the buffer; learn how much the next one needs.
+            let need = loop {
+                if buf.len() < HEAD_LEN {
+                    break HEAD_LEN;
+                }
+                let head = match Head::decode(&buf[..HEAD_LEN]) {
+                    Ok(h) => h,
+                    Err(e) => return Pumped::Ended(Ended::Broken(e.with_peer(self.peer))),
+                };
+                let len = head.len as usize;
+                let need = HEAD_LEN + len + padding(len);
+                if buf.len() < need {
+                    break need;
+                }
+                buf.advance(HEAD_LEN);
+                let payload = buf.split_to(len).freeze();
+                buf.advance(padding(len));
+                match head.kind {
+                    Kind::Data => mailbox.deliver(self.peer, head.tag, 0, payload),
+                    Kind::Abort => {
+                        let reason = String::from_utf8_lossy(&payload);
+                        mailbox.abort(head.tag.comm, self.peer, &reason);
+                    }
+                    Kind::Bye => return Pumped::Ended(Ended::Bye),
+                }
+            };
+            // The buffer grows only as bytes arrive (by at most GROWTH at a time), so a large
+            // claimed length costs memory only once the peer really sends it.
+            let missing = need - buf.len();
+            if buf.capacity() - buf.len() < missing.min(READ_BUF) {
+                buf.reserve(missing.clamp(READ_BUF, GROWTH));
+            }
+            match self.half.try_read_buf(buf) {
+                Ok(0) if buf.is_empty() => return self.broken("closed without a goodbye"),
+                Ok(0) => return self.broken("closed in the middle of a record"),
+                Ok(n) if n >= budget => return Pumped::Drained,
+                Ok(n) => budget -= n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Pumped::Drained,
+                Err(e) => return self.broken(&format!("failed: {e}")),
+            }
+        }
+    }
+
+    fn broken(&self, what: &str) -> Pumped {
+        Pumped::Ended(Ended::Broken(
+            Error::new(
+                ErrorKind::Remote,
+                format!("connection to rank {} {what}", self.peer),
+            )
+            .with_peer(self.peer),
+        ))
+    }
+
+    /// Reads records into `mailbox` as they arrive until the stream ends, holding back
+    /// while too many bytes from the peer wait unclaimed.
+    pub(crate) async fn run(&self, mailbox: &Mailbox) -> Ended {
+        loop {
+            mailbox.room(self.peer, WINDOW).await;
+            if let Err(e) = self.half.readable().await {
+                return Ended::Broken(
+                    Error::new(
+                        ErrorKind::Remote,
+                        format!("connection to rank {} failed: {e}", self.peer),
+                    )
+                    .with_peer(self.peer),
+                );
+            }
+            if let Pumped::Ended(ended) = self.pump(mailbox) {
+                return ended;
+            }
+        }
+    }
 }

@@ -23,4 +23,4 @@ mod transport;
 mod wire;
 
 pub use spec::{Mesh, TOKEN_ENV, TcpSpec};
-pub use transport::TcpTransport;
+pub use transport::{SPIN_ENV, TcpTransport};
