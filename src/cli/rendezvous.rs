@@ -55,6 +55,7 @@ async fn serve(listen: &str, config: ServerConfig) -> Result<(), String> {
     let mut terminate =
         signal(SignalKind::terminate()).map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
     let addr = resolve(listen)?;
+    raise_open_file_limit();
     let server = RendezvousServer::bind(addr, config).map_err(|e| e.to_string())?;
     let addr = server.local_addr();
     let mut stdout = std::io::stdout().lock();
@@ -111,5 +112,17 @@ mod tests {
             let e = resolve(bad).unwrap_err();
             assert!(e.contains(bad), "{e}");
         }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit: every rank that waits for its job
+/// holds one connection, and the usual soft limit of 1024 would cap a server at about that
+/// many waiting ranks.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
     }
 }
