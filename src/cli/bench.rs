@@ -199,7 +199,11 @@ fn bench_rank(args: &BenchArgs, job: &JobSpec, rank: Rank) -> ExitCode {
         if let Some(t) = timeout {
             comm.set_timeout(t);
         }
-        bench_comm(&mut comm, &spec, output).await
+        let records = bench_comm(&mut comm, &spec, output).await;
+        // Leave together: a rank that exits while peers still talk to it would reset
+        // their connections.
+        let _ = comm.close().await;
+        records
     });
     match records {
         Ok(records) if lead => verdict(&records),
