@@ -18,6 +18,17 @@ ensure_tools() {
     if ! cargo nextest --version >/dev/null 2>&1; then
         cargo install cargo-nextest --locked
     fi
+    # Debian packages: the NAT tests (tests/tests/nat.rs) build network namespaces with `ip`
+    # and NAT routers with `iptables`. One `apt-get update`, and only when something is
+    # missing. (Open MPI is not installed here: only benches/compare/compare_mpi.sh uses it,
+    # and it says how to install it.)
+    local apt=()
+    command -v ip >/dev/null 2>&1 || apt+=(iproute2)
+    command -v iptables >/dev/null 2>&1 || apt+=(iptables)
+    if [ "${#apt[@]}" -gt 0 ]; then
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt[@]}"
+    fi
 }
 
 ensure_tools

@@ -2,4 +2,5 @@
 //! conformance suite they share ([`conformance`]).
 
 pub mod conformance;
+pub mod netns;
 pub mod tcp;

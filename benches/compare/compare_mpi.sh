@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Runs fccl and Open MPI (TCP over loopback only) on the same collectives, rank counts and
+# sizes, back to back, and prints one table; all JSON lines go to target/compare/results.jsonl.
+#
+#   benches/compare/compare_mpi.sh [--ranks 2,4,8] [--collectives allreduce,alltoall,broadcast]
+#       [--sizes 8,1K,64K,1M,16M,64M] [--iters N] [--warmup W]
+#
+# Needs mpicc and mpirun (Debian: apt-get install openmpi-bin libopenmpi-dev) and python3.
+# Installs nothing itself.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+ranks_list=2,4,8
+collectives=allreduce,alltoall,broadcast
+sizes=8,1K,64K,1M,16M,64M
+iters=20
+warmup=5
+
+usage() {
+    sed -n '5,6p' "$0" | sed 's/^#  *//' >&2
+    exit "${1:-2}"
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --ranks) ranks_list=${2:?}; shift 2 ;;
+        --collectives) collectives=${2:?}; shift 2 ;;
+        --sizes) sizes=${2:?}; shift 2 ;;
+        --iters) iters=${2:?}; shift 2 ;;
+        --warmup) warmup=${2:?}; shift 2 ;;
+        -h|--help) usage 0 ;;
+        *) echo "compare_mpi.sh: unknown argument '$1'" >&2; usage ;;
+    esac
+done
+
+for c in ${collectives//,/ }; do
+    case "$c" in
+        allreduce|alltoall|broadcast) ;;
+        *) echo "compare_mpi.sh: collective '$c' is not compared (allreduce, alltoall, broadcast)" >&2; exit 2 ;;
+    esac
+done
+
+missing=()
+for tool in mpicc mpirun; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "compare_mpi.sh: ${missing[*]} not found; install Open MPI first:" >&2
+    echo "    apt-get install openmpi-bin libopenmpi-dev" >&2
+    exit 1
+fi
+if ! command -v python3 >/dev/null 2>&1; then
+    echo "compare_mpi.sh: python3 not found (it prints the table); apt-get install python3" >&2
+    exit 1
+fi
+
+out=target/compare
+mkdir -p "$out"
+mpicc -O2 -o "$out/mpi_bench" benches/compare/mpi_bench.c -lm
+cargo build --release --bin fccl
+fccl=target/release/fccl
+
+# Open MPI over TCP on loopback only: the ob1 messaging layer (not UCX, which would use shared
+# memory) with the tcp and self transports (no vader shared memory), and its own out-of-band
+# wiring on lo too. Collectives come from the default `tuned` component; processes float, as
+# fccl's do. --allow-run-as-root because CI runs as root; --oversubscribe for more ranks than
+# cores.
+mpirun_flags=(
+    --allow-run-as-root --oversubscribe --bind-to none
+    --mca pml ob1 --mca btl tcp,self
+    --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo
+)
+
+results=$out/results.jsonl
+: >"$results"
+failed=0
+for c in ${collectives//,/ }; do
+    for n in ${ranks_list//,/ }; do
+        echo "== $c, $n ranks: Open MPI" >&2
+        if mpirun "${mpirun_flags[@]}" -n "$n" "$out/mpi_bench" "$c" "$sizes" "$iters" "$warmup" \
+            >"$out/mpi.out"; then
+            grep '^{' "$out/mpi.out" >>"$results" || true
+        else
+            echo "compare_mpi.sh: Open MPI $c on $n ranks failed" >&2
+            failed=1
+        fi
+        echo "== $c, $n ranks: fccl" >&2
+        rm -f "$out/fccl.jsonl"
+        if "$fccl" bench "$c" -n "$n" --sizes "$sizes" --iters "$iters" --warmup "$warmup" \
+            --json "$out/fccl.jsonl" >"$out/fccl.out"; then
+            cat "$out/fccl.jsonl" >>"$results"
+        else
+            echo "compare_mpi.sh: fccl $c on $n ranks failed (its output: $out/fccl.out)" >&2
+            [ -f "$out/fccl.jsonl" ] && cat "$out/fccl.jsonl" >>"$results"
+            failed=1
+        fi
+    done
+done
+
+python3 - "$results" <<'EOF'
+import json, sys
+
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+mpi = {(r["collective"], r["ranks"], r["bytes"]): r for r in rows if r["algorithm"] == "openmpi"}
+fccl = {(r["collective"], r["ranks"], r["bytes"]): r for r in rows if r["algorithm"] != "openmpi"}
+transports = sorted({r["transport"] for r in fccl.values()})
+print(f"# fccl (transport {', '.join(transports) or '?'}) against Open MPI (TCP over loopback)")
+print("# ratio = MPI time / fccl time: above 1 means fccl is faster; '!' marks a wrong result")
+head = ("collective", "ranks", "bytes", "fccl_us", "mpi_us", "fccl_busbw", "mpi_busbw", "ratio")
+print("%-10s %5s %10s %12s %12s %10s %10s %7s" % head)
+
+def us(r):
+    return "-" if r is None else "%.1f%s" % (r["time_us"], "" if r["correct"] else "!")
+
+def bw(r):
+    return "-" if r is None or r["busbw_gbps"] is None else "%.3f" % r["busbw_gbps"]
+
+order = {"allreduce": 0, "alltoall": 1, "broadcast": 2}
+for key in sorted(set(mpi) | set(fccl), key=lambda k: (order.get(k[0], 9), k[1], k[2])):
+    f, m = fccl.get(key), mpi.get(key)
+    ratio = "-"
+    if f and m and f["time_us"] > 0:
+        ratio = "%.2f" % (m["time_us"] / f["time_us"])
+    print("%-10s %5d %10d %12s %12s %10s %10s %7s" % (*key, us(f), us(m), bw(f), bw(m), ratio))
+EOF
+echo "# all JSON lines: $results" >&2
+exit "$failed"

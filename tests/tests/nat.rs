@@ -1,0 +1,234 @@
+//! Tests through real Linux NAT: labs of network namespaces with iptables MASQUERADE
+//! routers that drop unsolicited inbound connections (see `fccl_tests::netns`). They need
+//! root and skip without it, except under CI.
+//!
+//! The socket roles inside the namespaces are small Python programs ([`SOCKETS`]): python3
+//! is on every machine the project runs on, and a plain socket is all they need.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use fccl_tests::netns::{Host, LabProcess, NatLab};
+
+/// `listen PORTS COUNT TIMEOUT`: listens on each port of the comma-separated PORTS, prints
+/// `ready`, then `peer IP PORT LOCALPORT` for each of up to COUNT connections, or `timeout`
+/// when none comes for TIMEOUT seconds.
+/// `connect HOST PORTS TIMEOUT [LOCALPORT]`: connects to each port in turn (from LOCALPORT
+/// if given, keeping the earlier connections open) and prints `ok LOCALIP LOCALPORT` or
+/// `err timeout|refused|unreachable|other ...` for each.
+const SOCKETS: &str = r#"
+import errno, selectors, socket, sys
+role = sys.argv[1]
+if role == "listen":
+    ports, count, timeout = sys.argv[2].split(","), int(sys.argv[3]), float(sys.argv[4])
+    sel = selectors.DefaultSelector()
+    for port in ports:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", int(port)))
+        s.listen(16)
+        sel.register(s, selectors.EVENT_READ)
+    print("ready", flush=True)
+    for _ in range(count):
+        events = sel.select(timeout)
+        if not events:
+            print("timeout", flush=True)
+            break
+        c, (ip, port) = events[0][0].fileobj.accept()
+        print("peer", ip, port, c.getsockname()[1], flush=True)
+        c.close()
+else:
+    host, ports, timeout = sys.argv[2], sys.argv[3].split(","), float(sys.argv[4])
+    keep = []
+    for port in ports:
+        s = socket.socket()
+        if len(sys.argv) > 5:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            s.bind(("0.0.0.0", int(sys.argv[5])))
+        s.settimeout(timeout)
+        try:
+            s.connect((host, int(port)))
+            print("ok", *s.getsockname(), flush=True)
+            keep.append(s)
+        except socket.timeout:
+            print("err timeout", flush=True)
+        except ConnectionRefusedError:
+            print("err refused", flush=True)
+        except OSError as e:
+            kind = "unreachable" if e.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH) else "other"
+            print("err", kind, e, flush=True)
+"#;
+
+/// Long enough for any step here on a loaded machine; a hung child is killed after it.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Starts a listener inside `host` on `ports` and waits until it listens.
+fn listen(lab: &NatLab, host: &Host, ports: &str, count: usize, timeout_s: f64) -> LabProcess {
+    let (count, timeout) = (count.to_string(), timeout_s.to_string());
+    let mut child = lab
+        .start(
+            host,
+            "python3",
+            ["-c", SOCKETS, "listen", ports, &count, &timeout],
+            no_env(),
+        )
+        .expect("python3 starts inside the lab");
+    if child
+        .wait_for_line(CHILD_TIMEOUT, |l| l == "ready")
+        .is_none()
+    {
+        let out = child.finish(Duration::ZERO);
+        panic!("listener in {} never got ready: {out:?}", host.netns);
+    }
+    child
+}
+
+/// Connects from `host` to `to` on each of `ports` and returns one result line per port.
+fn connect(
+    lab: &NatLab,
+    host: &Host,
+    to: Ipv4Addr,
+    ports: &str,
+    timeout_s: f64,
+    local_port: Option<u16>,
+) -> Vec<String> {
+    let (to, timeout) = (to.to_string(), timeout_s.to_string());
+    let mut args = vec!["-c", SOCKETS, "connect", &to, ports, &timeout];
+    let local = local_port.map(|p| p.to_string());
+    args.extend(local.as_deref());
+    let out = lab
+        .start(host, "python3", args, no_env())
+        .expect("python3 starts inside the lab")
+        .finish(CHILD_TIMEOUT);
+    assert!(out.success(), "connect in {} failed: {out:?}", host.netns);
+    out.stdout.lines().map(str::to_owned).collect()
+}
+
+/// The `peer IP PORT LOCALPORT` lines a listener printed, as (IP, PORT).
+fn peers(listener: LabProcess) -> Vec<(Ipv4Addr, u16)> {
+    let out = listener.finish(CHILD_TIMEOUT);
+    assert!(out.success(), "listener failed: {out:?}");
+    out.stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("peer "))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (
+                f[0].parse().expect("an address"),
+                f[1].parse().expect("a port"),
+            )
+        })
+        .collect()
+}
+
+fn no_env() -> [(&'static str, &'static str); 0] {
+    []
+}
+
+/// The lab's NAT is real: a host behind one router can reach the public host, which sees
+/// it as its router's public address, and its LAN neighbour directly; but neither a
+/// listener behind another router (through that router's public address: the router drops
+/// the unsolicited SYN, so the connect times out rather than being refused) nor that
+/// listener's private address (no route) can be reached.
+#[test]
+fn nat_is_real() {
+    let Some(lab) = NatLab::builder()
+        .routers(2)
+        .hosts_per_router(2)
+        .build_or_skip()
+    else {
+        return;
+    };
+    let (a, neighbour) = (lab.hosts_behind(0)[0], lab.hosts_behind(0)[1]);
+    let b = lab.hosts_behind(1)[0];
+    let public = lab.public_host();
+    assert_ne!(a.addr, b.addr);
+
+    // Behind router 1, a listener that must see nothing.
+    let hidden = listen(&lab, b, "7001", 1, 60.0);
+    let through_nat = connect(&lab, a, lab.router_public_addr(1), "7001", 2.0, None);
+    assert_eq!(
+        through_nat,
+        ["err timeout"],
+        "router 1 let an unsolicited connection in or refused it instead of dropping it\n{}",
+        lab.diagnostics()
+    );
+    let private = connect(&lab, a, b.addr, "7001", 2.0, None);
+    assert!(
+        private[0].starts_with("err "),
+        "a private address behind another router answered: {private:?}"
+    );
+
+    // The public host: reachable, and it sees router 0's public address.
+    let server = listen(&lab, public, "7000", 1, 10.0);
+    let out = connect(&lab, a, public.addr, "7000", 5.0, None);
+    assert!(
+        out[0].starts_with("ok "),
+        "no route to the public host: {out:?}"
+    );
+    let seen = peers(server);
+    assert_eq!(
+        seen.iter().map(|p| p.0).collect::<Vec<_>>(),
+        [lab.router_public_addr(0)],
+        "the public host did not see router 0's public address (MASQUERADE)"
+    );
+
+    // The LAN neighbour: reachable on its private address, without NAT in between.
+    let lan = listen(&lab, neighbour, "7002", 1, 10.0);
+    let out = connect(&lab, a, neighbour.addr, "7002", 5.0, None);
+    assert!(
+        out[0].starts_with("ok "),
+        "the LAN neighbour is unreachable: {out:?}"
+    );
+    assert_eq!(peers(lan).iter().map(|p| p.0).collect::<Vec<_>>(), [a.addr]);
+
+    // Killed now: a connection it had accepted would have been printed long ago.
+    let hidden = hidden.finish(Duration::ZERO);
+    assert!(
+        !hidden.stdout.contains("peer"),
+        "the listener behind router 1 was reached: {hidden:?}"
+    );
+}
+
+/// An endpoint-independent router keeps a socket's public port for every destination (what
+/// hole punching needs); a symmetric one (`--random-fully`) gives each connection its own.
+#[test]
+fn nat_mapping_is_kept_unless_symmetric() {
+    for symmetric in [false, true] {
+        let Some(lab) = NatLab::builder()
+            .routers(1)
+            .hosts_per_router(1)
+            .symmetric(symmetric)
+            .build_or_skip()
+        else {
+            return;
+        };
+        let host = &lab.rank_hosts()[0];
+        let server = listen(&lab, lab.public_host(), "7000,7001,7002", 3, 10.0);
+        let out = connect(
+            &lab,
+            host,
+            lab.public_host().addr,
+            "7000,7001,7002",
+            5.0,
+            Some(40000),
+        );
+        assert!(out.iter().all(|l| l.starts_with("ok ")), "{out:?}");
+        let seen = peers(server);
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert!(
+            seen.iter().all(|p| p.0 == lab.router_public_addr(0)),
+            "{seen:?}"
+        );
+        let ports: Vec<u16> = seen.iter().map(|p| p.1).collect();
+        if symmetric {
+            assert!(
+                ports.iter().any(|&p| p != ports[0]),
+                "a symmetric NAT kept one public port for three destinations: {ports:?}"
+            );
+        } else {
+            assert_eq!(ports, [40000; 3], "the NAT did not keep the source port");
+        }
+    }
+}
