@@ -232,3 +232,197 @@ fn nat_mapping_is_kept_unless_symmetric() {
         }
     }
 }
+
+/// Tells a child run of this test binary which role to play inside the lab.
+const ROLE: &str = "FCCL_TEST_NAT_ROLE";
+
+/// The rendezvous server's port on the public host.
+const RENDEZVOUS_PORT: u16 = 7500;
+
+/// The roles, run by the test binary itself inside a lab host: `rendezvous` serves on
+/// `0.0.0.0:RENDEZVOUS_PORT` for a minute; `rank` joins the job in `FCCL_JOB` as rank
+/// `FCCL_RANK`, checks an allreduce and an alltoall against their closed forms, and prints
+/// `peer R ADDR` for every other rank (the address its connection reaches that rank at).
+#[test]
+fn role() {
+    // Start on a line of our own: libtest has printed `test role ... ` without a newline.
+    println!();
+    match std::env::var(ROLE).as_deref() {
+        Ok("rendezvous") => rendezvous_role(),
+        Ok("rank") => rank_role(),
+        _ => {}
+    }
+}
+
+fn rendezvous_role() {
+    use fccl_transports::tcp::rendezvous::{RendezvousServer, ServerConfig};
+    let addr = format!("0.0.0.0:{RENDEZVOUS_PORT}").parse().unwrap();
+    let _server = RendezvousServer::start_background(addr, ServerConfig::default()).unwrap();
+    println!("listening");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+fn rank_role() {
+    use std::sync::Arc;
+
+    use fccl::{Communicator, ReduceOp, Transport};
+    use fccl_transports::tcp::{TcpSpec, TcpTransport};
+
+    let (job, rank) = fccl::job_from_env()
+        .unwrap()
+        .expect("FCCL_JOB and FCCL_RANK");
+    let spec = TcpSpec::parse(&job.transport).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let transport = match TcpTransport::connect(&job, rank, &spec).await {
+            Ok(t) => Arc::new(t),
+            Err(e) => {
+                println!("error {e}");
+                std::process::exit(3);
+            }
+        };
+        let mut comm = Communicator::new(Arc::clone(&transport) as Arc<dyn Transport>);
+        let n = comm.size();
+        let mut v: Vec<u64> = (0..1000).map(|i| (rank * 1000 + i) as u64).collect();
+        comm.all_reduce(&mut v, ReduceOp::Sum).await.unwrap();
+        let want = |i: usize| (0..n).map(|r| (r * 1000 + i) as u64).sum::<u64>();
+        assert!(
+            v.iter().enumerate().all(|(i, &x)| x == want(i)),
+            "allreduce"
+        );
+        let send: Vec<u32> = (0..n).map(|to| (rank * 100 + to) as u32).collect();
+        let mut got = vec![0u32; n];
+        comm.all_to_all(&send, &mut got).await.unwrap();
+        let expected: Vec<u32> = (0..n).map(|from| (from * 100 + rank) as u32).collect();
+        assert_eq!(got, expected, "alltoall");
+        for peer in (0..n).filter(|&p| p != rank) {
+            let addr = transport
+                .peer_addr(peer)
+                .expect("a connection to every rank");
+            println!("peer {peer} {}", addr.ip());
+        }
+        comm.close().await.unwrap();
+    });
+    println!("done");
+}
+
+/// Runs one job of every rank host of `lab` through a rendezvous server on the public
+/// host; returns each rank's output.
+fn run_job(lab: &NatLab, setup: Duration) -> Vec<fccl_tests::netns::Finished> {
+    let me = std::env::current_exe().unwrap();
+    let args = ["--exact", "role", "--nocapture", "--test-threads", "1"];
+    let mut server = lab
+        .start(lab.public_host(), &me, args, [(ROLE, "rendezvous")])
+        .unwrap();
+    assert!(
+        server
+            .wait_for_line(CHILD_TIMEOUT, |l| l == "listening")
+            .is_some(),
+        "the rendezvous server did not start: {:?}",
+        server.finish(Duration::ZERO)
+    );
+    let hosts = lab.rank_hosts();
+    let spec = format!(
+        "tcp://{}:{RENDEZVOUS_PORT}?mesh=full",
+        lab.public_host().addr
+    );
+    let mut job = fccl::JobSpec::new(hosts.len(), spec).unwrap();
+    job.setup_timeout = setup;
+    let job = job.to_string();
+    let ranks: Vec<LabProcess> = hosts
+        .iter()
+        .enumerate()
+        .map(|(r, host)| {
+            let env = [
+                (ROLE, "rank".to_string()),
+                ("FCCL_JOB", job.clone()),
+                ("FCCL_RANK", r.to_string()),
+            ];
+            lab.start(host, &me, args, env).unwrap()
+        })
+        .collect();
+    let limit = setup + Duration::from_secs(30);
+    ranks.into_iter().map(|p| p.finish(limit)).collect()
+}
+
+/// Ranks behind two NATs that drop unsolicited connections punch through: every pair
+/// connects (same-NAT pairs on their private addresses, the others on their routers'
+/// public addresses), and allreduce and alltoall give exact results.
+#[test]
+fn ranks_behind_nats_punch_through() {
+    let Some(lab) = NatLab::builder()
+        .routers(2)
+        .hosts_per_router(2)
+        .build_or_skip()
+    else {
+        return;
+    };
+    let hosts = lab.rank_hosts().to_vec();
+    let outputs = run_job(&lab, Duration::from_secs(20));
+    for (r, out) in outputs.iter().enumerate() {
+        assert!(
+            out.success() && out.stdout.contains("done"),
+            "rank {r} failed: {out:?}\n{}",
+            lab.diagnostics()
+        );
+        for line in out.stdout.lines().filter_map(|l| l.strip_prefix("peer ")) {
+            let (peer, ip) = line.split_once(' ').unwrap();
+            let peer: usize = peer.parse().unwrap();
+            let ip: Ipv4Addr = ip.parse().unwrap();
+            let (mine, theirs) = (hosts[r].router.unwrap(), hosts[peer].router.unwrap());
+            let want = if mine == theirs {
+                hosts[peer].addr
+            } else {
+                lab.router_public_addr(theirs)
+            };
+            assert_eq!(ip, want, "rank {r} reaches rank {peer} at {ip}");
+        }
+        assert_eq!(
+            out.stdout
+                .lines()
+                .filter(|l| l.starts_with("peer "))
+                .count(),
+            hosts.len() - 1,
+            "rank {r}: {out:?}"
+        );
+    }
+}
+
+/// Behind symmetric NATs (a new public port for every connection) punching cannot work:
+/// each rank fails within its set-up deadline with an error that names the pair.
+#[test]
+fn symmetric_nats_fail_within_the_deadline_naming_the_pair() {
+    let Some(lab) = NatLab::builder()
+        .routers(2)
+        .hosts_per_router(1)
+        .symmetric(true)
+        .build_or_skip()
+    else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let setup = Duration::from_secs(6);
+    let outputs = run_job(&lab, setup);
+    assert!(
+        started.elapsed() < setup + Duration::from_secs(15),
+        "the ranks took {:?} to give up",
+        started.elapsed()
+    );
+    for (r, out) in outputs.iter().enumerate() {
+        assert!(!out.timed_out(), "rank {r} hung: {out:?}");
+        let error = out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("error "))
+            .unwrap_or_else(|| panic!("rank {r} did not fail: {out:?}"));
+        assert!(
+            error.contains("ranks 0 and 1 could not connect") || error.contains("ranks 1 and 0"),
+            "rank {r}: {error}"
+        );
+        assert!(error.contains("fallback"), "rank {r}: {error}");
+        println!("rank {r}: {error}");
+    }
+}

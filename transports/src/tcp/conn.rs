@@ -26,6 +26,8 @@ const GROWTH: usize = 4 << 20;
 /// A connection: the sending side, and the [`Reader`] of the receiving side.
 pub(crate) struct Conn {
     peer: Rank,
+    /// The peer's address as this end's socket sees it.
+    pub(crate) remote: Option<std::net::SocketAddr>,
     pub(crate) reader: Reader,
     writer: tokio::sync::Mutex<OwnedWriteHalf>,
     /// A send was abandoned midway: the stream is no longer at a record boundary.
@@ -60,6 +62,7 @@ impl Conn {
     ) -> Conn {
         Conn {
             peer,
+            remote: reader.peer_addr().ok(),
             reader: Reader::new(peer, reader),
             writer: tokio::sync::Mutex::new(writer),
             torn: AtomicBool::new(false),

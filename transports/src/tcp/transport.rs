@@ -160,6 +160,16 @@ impl TcpTransport {
         self.inner.ensure(peer, deadline).await.map(|_| ())
     }
 
+    /// The address this rank's connection with `peer` reaches it at (its private address
+    /// for a peer behind the same NAT, its public endpoint otherwise); `None` while the two
+    /// are not connected.
+    pub fn peer_addr(&self, peer: Rank) -> Option<SocketAddr> {
+        match &*self.inner.slots.get(peer)?.lock() {
+            PairState::Ready(conn) => conn.remote,
+            _ => None,
+        }
+    }
+
     /// The ranks this rank has a connection with now.
     pub fn connected_peers(&self) -> Vec<Rank> {
         (0..self.inner.job.size)
@@ -223,6 +233,9 @@ async fn setup(
     }
     Ok(inner)
 }
+
+/// The least time a pair gets to punch through.
+const MIN_PUNCH: Duration = Duration::from_secs(5);
 
 /// How long a receive polls between two yields to the rest of its task.
 const SPIN_SLICE: Duration = Duration::from_micros(10);
@@ -315,8 +328,10 @@ impl Inner {
                     PairState::Failed(e) => return Err(e.clone()),
                     PairState::Pairing => {}
                     PairState::Idle => {
+                        // The pair punches until the first asker's deadline, and for at
+                        // least a few seconds.
                         *state = PairState::Pairing;
-                        let punch_deadline = Instant::now() + self.job.setup_timeout;
+                        let punch_deadline = deadline.max(Instant::now() + MIN_PUNCH);
                         self.io
                             .spawn(punch::pair(Arc::clone(self), peer, punch_deadline));
                     }
@@ -326,11 +341,41 @@ impl Inner {
                 return Err(closed());
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return Err(Error::new(
+                return Err(self.not_connected(peer).await);
+            }
+        }
+    }
+
+    /// The error of a wait for `peer`'s connection that reached its deadline: the pair's
+    /// own verdict if it comes within a moment (it ends at the same deadline, and says why),
+    /// else a timeout.
+    async fn not_connected(&self, peer: Rank) -> Error {
+        let slot = &self.slots[peer];
+        let until = Instant::now() + Duration::from_millis(500);
+        loop {
+            let changed = slot.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            match &*slot.lock() {
+                PairState::Failed(e) => return e.clone(),
+                PairState::Ready(_) => {
+                    return Error::new(
+                        ErrorKind::Timeout,
+                        format!("rank {peer} connected only after the deadline"),
+                    )
+                    .with_peer(peer);
+                }
+                _ => {}
+            }
+            if tokio::time::timeout_at(until, changed).await.is_err() {
+                return Error::new(
                     ErrorKind::Timeout,
-                    format!("no connection with rank {peer} before the deadline"),
+                    format!(
+                        "ranks {} and {peer} were still trying to connect at the deadline",
+                        self.rank
+                    ),
                 )
-                .with_peer(peer));
+                .with_peer(peer);
             }
         }
     }
