@@ -80,6 +80,18 @@ fn resolve(listen: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("cannot listen on {listen:?}: the host has no address"))
 }
 
+/// Raises the soft limit on open files to the hard limit: every rank that waits for its job
+/// holds one connection, and the usual soft limit of 1024 would cap a server at about that
+/// many waiting ranks.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,17 +124,5 @@ mod tests {
             let e = resolve(bad).unwrap_err();
             assert!(e.contains(bad), "{e}");
         }
-    }
-}
-
-/// Raises the soft limit on open files to the hard limit: every rank that waits for its job
-/// holds one connection, and the usual soft limit of 1024 would cap a server at about that
-/// many waiting ranks.
-fn raise_open_file_limit() {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let mut limit = getrlimit(Resource::Nofile);
-    if limit.current < limit.maximum {
-        limit.current = limit.maximum;
-        let _ = setrlimit(Resource::Nofile, limit);
     }
 }
