@@ -7,7 +7,9 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use fccl_collectives::transport::mailbox::Mailbox;
 use fccl_collectives::{Error, ErrorKind, Rank, Result, Tag};
-use tokio::io::AsyncWriteExt;
+use socket2::SockRef;
+use std::io::Read;
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::wire::{HEAD_LEN, Head, Kind, PADDING, padding};
@@ -131,6 +133,10 @@ pub(crate) struct Reader {
     peer: Rank,
     half: OwnedReadHalf,
     state: std::sync::Mutex<ReadState>,
+    /// Receives spinning on this socket now: the reader task leaves the socket to them
+    /// (two readers would only fight over the lock), and each reads the socket once more
+    /// after it stops, so that nothing the reader task skipped stays unread.
+    pub(crate) spinners: std::sync::atomic::AtomicUsize,
 }
 
 struct ReadState {
@@ -138,10 +144,24 @@ struct ReadState {
     ended: Option<Ended>,
 }
 
+/// How a pump reads the socket.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// Through the I/O runtime's readiness: the reader task, woken by the I/O thread's poll.
+    Reactor,
+    /// By the system call itself, whatever the I/O thread has seen yet: a spinning receive,
+    /// which thereby does not wait for the I/O thread to wake up.
+    Syscall,
+}
+
+/// The most a spinning receive reads per system call, and the least it asks for.
+const SYSCALL_READ: (usize, usize) = (256 << 10, 4 << 10);
+
 /// What one pump of the socket did.
 pub(crate) enum Pumped {
-    /// Read and delivered what the socket had (or a pump's worth of it).
-    Drained,
+    /// Read and delivered what the socket had (or a pump's worth of it); says how many
+    /// bytes it read.
+    Drained(usize),
     /// The stream ended; no more records will come.
     Ended(Ended),
 }
@@ -155,24 +175,25 @@ impl Reader {
                 buf: BytesMut::with_capacity(READ_BUF),
                 ended: None,
             }),
+            spinners: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
     /// Reads what the socket has now, without waiting, and delivers every whole record to
     /// `mailbox`.
-    pub(crate) fn pump(&self, mailbox: &Mailbox) -> Pumped {
+    pub(crate) fn pump(&self, mailbox: &Mailbox, via: Via) -> Pumped {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(ended) = &state.ended {
             return Pumped::Ended(ended.clone());
         }
-        let result = self.pump_locked(&mut state.buf, mailbox);
+        let result = self.pump_locked(&mut state.buf, via, mailbox);
         if let Pumped::Ended(ended) = &result {
             state.ended = Some(ended.clone());
         }
         result
     }
 
-    fn pump_locked(&self, buf: &mut BytesMut, mailbox: &Mailbox) -> Pumped {
+    fn pump_locked(&self, buf: &mut BytesMut, via: Via, mailbox: &Mailbox) -> Pumped {
         // A fast sender could keep the socket readable forever: a pump reads a bounded
         // amount, so the reader task gets back to its back-pressure check.
         let mut budget = PUMP_BUDGET;
@@ -209,12 +230,27 @@ impl Reader {
             if buf.capacity() - buf.len() < missing.min(READ_BUF) {
                 buf.reserve(missing.clamp(READ_BUF, GROWTH));
             }
-            match self.half.try_read_buf(buf) {
+            let read = match via {
+                Via::Reactor => self.half.try_read_buf(buf),
+                Via::Syscall => {
+                    // Safe code reads only into initialised bytes: zero the room first
+                    // (cheaper than a copy), read into it, and keep what came.
+                    let start = buf.len();
+                    buf.resize(start + missing.clamp(SYSCALL_READ.1, SYSCALL_READ.0), 0);
+                    let socket = SockRef::from(self.half.as_ref());
+                    let read = (&*socket).read(&mut buf[start..]);
+                    buf.truncate(start + *read.as_ref().unwrap_or(&0));
+                    read
+                }
+            };
+            match read {
                 Ok(0) if buf.is_empty() => return self.broken("closed without a goodbye"),
                 Ok(0) => return self.broken("closed in the middle of a record"),
-                Ok(n) if n >= budget => return Pumped::Drained,
+                Ok(n) if n >= budget => return Pumped::Drained(PUMP_BUDGET),
                 Ok(n) => budget -= n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Pumped::Drained,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    return Pumped::Drained(PUMP_BUDGET - budget);
+                }
                 Err(e) => return self.broken(&format!("failed: {e}")),
             }
         }
@@ -231,7 +267,8 @@ impl Reader {
     }
 
     /// Reads records into `mailbox` as they arrive until the stream ends, holding back
-    /// while too many bytes from the peer wait unclaimed.
+    /// while too many bytes from the peer wait unclaimed, and leaving the socket to the
+    /// receives that spin on it.
     pub(crate) async fn run(&self, mailbox: &Mailbox) -> Ended {
         loop {
             mailbox.room(self.peer, WINDOW).await;
@@ -244,7 +281,17 @@ impl Reader {
                     .with_peer(self.peer),
                 );
             }
-            if let Pumped::Ended(ended) = self.pump(mailbox) {
+            if self.spinners.load(Ordering::SeqCst) > 0 {
+                // Forget this readiness, then look again: a spinner that stopped in between
+                // has read the socket once more after it stopped, and anything later
+                // brings a new readiness.
+                let forget = || Err::<(), _>(std::io::ErrorKind::WouldBlock.into());
+                let _ = self.half.as_ref().try_io(Interest::READABLE, forget);
+                if self.spinners.load(Ordering::SeqCst) > 0 {
+                    continue;
+                }
+            }
+            if let Pumped::Ended(ended) = self.pump(mailbox, Via::Reactor) {
                 return ended;
             }
         }

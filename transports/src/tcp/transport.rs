@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::conn::{Conn, Ended, Pumped};
+use super::conn::{Conn, Ended, Pumped, Via};
 use super::punch::{self, PairState, Slot};
 use super::rendezvous::{self, JobKey, PeerAddrs, Registration};
 use super::spec::{Mesh, TcpSpec};
@@ -410,19 +410,30 @@ impl Inner {
     /// beside this receive in the caller's task (its sends, above all) must get to run, or
     /// both ends of a pair would poll for data that neither has sent yet.
     async fn spin_recv(&self, conn: &Conn, from: Rank, tag: Tag) -> Option<Bytes> {
-        let until = std::time::Instant::now() + self.spin;
+        let mut until = std::time::Instant::now() + self.spin;
         loop {
             tokio::task::yield_now().await;
+            let _spinning = Spinning::new(self, conn, from);
             let slice = (std::time::Instant::now() + SPIN_SLICE).min(until);
             loop {
-                if let Pumped::Ended(ended) = conn.reader.pump(&self.mailbox) {
-                    self.ended(from, ended);
-                    return self.mailbox.try_take(from, tag);
-                }
+                let read = match conn.reader.pump(&self.mailbox, Via::Syscall) {
+                    Pumped::Drained(read) => read,
+                    Pumped::Ended(ended) => {
+                        self.ended(from, ended);
+                        return self.mailbox.try_take(from, tag);
+                    }
+                };
                 if let Some(frame) = self.mailbox.try_take(from, tag) {
                     return Some(frame);
                 }
-                if std::time::Instant::now() >= slice {
+                let now = std::time::Instant::now();
+                if read > 0 {
+                    // Bytes flow: the budget counts from the last progress, so a large
+                    // message is read here to its end rather than handed to a thread that
+                    // would have to be woken for every piece.
+                    until = now + self.spin;
+                }
+                if now >= slice {
                     break;
                 }
                 std::hint::spin_loop();
@@ -468,6 +479,30 @@ impl Inner {
             Ended::Bye => Mailbox::left(peer, tag),
             Ended::Broken(e) => e.clone(),
         })
+    }
+}
+
+/// Counts a receive as spinning on a peer's socket while it lives; when it ends, reads the
+/// socket once more (see [`Reader::spinners`](super::conn::Reader)).
+struct Spinning<'a> {
+    inner: &'a Inner,
+    conn: &'a Conn,
+    from: Rank,
+}
+
+impl<'a> Spinning<'a> {
+    fn new(inner: &'a Inner, conn: &'a Conn, from: Rank) -> Spinning<'a> {
+        conn.reader.spinners.fetch_add(1, Ordering::SeqCst);
+        Spinning { inner, conn, from }
+    }
+}
+
+impl Drop for Spinning<'_> {
+    fn drop(&mut self) {
+        self.conn.reader.spinners.fetch_sub(1, Ordering::SeqCst);
+        if let Pumped::Ended(ended) = self.conn.reader.pump(&self.inner.mailbox, Via::Syscall) {
+            self.inner.ended(self.from, ended);
+        }
     }
 }
 
