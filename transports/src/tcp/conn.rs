@@ -297,3 +297,110 @@ impl Reader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use fccl_collectives::{CommId, Tag};
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::tcp::wire::{HEAD_LEN, Head, Kind};
+
+    fn tag(seq: u64) -> Tag {
+        Tag {
+            comm: CommId::WORLD,
+            p2p: true,
+            seq,
+            step: 0,
+            chunk: 0,
+        }
+    }
+
+    /// A reader on one end of a loopback connection, the other end to write to, and the
+    /// reading end's write half (kept so that the socket stays open).
+    async fn pair() -> (Reader, TcpStream, OwnedWriteHalf) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (a, b) = tokio::join!(TcpStream::connect(l.local_addr().unwrap()), l.accept());
+        let (read, write) = b.unwrap().0.into_split();
+        (Reader::new(1, read), a.unwrap(), write)
+    }
+
+    async fn ended(reader: &Reader, mailbox: &Mailbox) -> String {
+        let run = tokio::time::timeout(Duration::from_secs(5), reader.run(mailbox));
+        match run.await.expect("the reader ends by itself") {
+            Ended::Bye => "bye".to_string(),
+            Ended::Broken(e) => e.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn records_arrive_and_a_goodbye_ends_the_stream() {
+        let (reader, mut peer, _keep) = pair().await;
+        let mailbox = Mailbox::default();
+        for (seq, body) in [(1, &b"hello"[..]), (2, &[0u8; 100_000][..])] {
+            let head = Head::new(Kind::Data, tag(seq), body.len()).encode();
+            peer.write_all(&head).await.unwrap();
+            peer.write_all(body).await.unwrap();
+            peer.write_all(&[0; 16][..crate::tcp::wire::padding(body.len())])
+                .await
+                .unwrap();
+        }
+        let bye = Head::new(Kind::Bye, tag(0), 0).encode();
+        peer.write_all(&bye).await.unwrap();
+        assert_eq!(ended(&reader, &mailbox).await, "bye");
+        assert_eq!(&mailbox.try_take(1, tag(1)).unwrap()[..], b"hello");
+        assert_eq!(mailbox.try_take(1, tag(2)).unwrap().len(), 100_000);
+    }
+
+    #[tokio::test]
+    async fn garbage_truncation_and_huge_lengths_break_the_stream_clearly() {
+        // Garbage where a head should be.
+        let (reader, mut peer, _keep) = pair().await;
+        peer.write_all(&[0xEE; HEAD_LEN]).await.unwrap();
+        let e = ended(&reader, &Mailbox::default()).await;
+        assert!(e.contains("unknown record kind"), "{e}");
+
+        // A record cut short by the peer closing.
+        let (reader, mut peer, _keep) = pair().await;
+        let head = Head::new(Kind::Data, tag(1), 1000).encode();
+        peer.write_all(&head).await.unwrap();
+        peer.write_all(&[1; 10]).await.unwrap();
+        drop(peer);
+        let e = ended(&reader, &Mailbox::default()).await;
+        assert!(e.contains("in the middle of a record"), "{e}");
+
+        // A length far past the limit is refused from the head alone: nothing of the
+        // claimed size is allocated, and the reader does not wait for the body.
+        let (reader, mut peer, _keep) = pair().await;
+        let head = Head::new(Kind::Data, tag(1), 1 << 40).encode();
+        peer.write_all(&head).await.unwrap();
+        let e = ended(&reader, &Mailbox::default()).await;
+        assert!(e.contains("over the limit"), "{e}");
+
+        // A peer that closes without a goodbye.
+        let (reader, peer, _keep) = pair().await;
+        drop(peer);
+        let e = ended(&reader, &Mailbox::default()).await;
+        assert!(e.contains("closed without a goodbye"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_large_claim_takes_memory_only_as_its_bytes_arrive() {
+        let (reader, mut peer, _keep) = pair().await;
+        let mailbox = Mailbox::default();
+        // Claim 1 GiB (under the limit) but send 1 MiB of it.
+        let head = Head::new(Kind::Data, tag(1), 1 << 30).encode();
+        peer.write_all(&head).await.unwrap();
+        peer.write_all(&vec![3u8; 1 << 20]).await.unwrap();
+        let run = tokio::time::timeout(Duration::from_millis(300), reader.run(&mailbox));
+        assert!(run.await.is_err(), "the reader waits for the rest");
+        let capacity = reader.state.lock().unwrap().buf.capacity();
+        assert!(
+            capacity < 16 << 20,
+            "{capacity} bytes held for a 1 MiB start"
+        );
+    }
+}

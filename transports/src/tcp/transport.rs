@@ -244,7 +244,7 @@ const SPIN_SLICE: Duration = Duration::from_micros(10);
 /// parks (0 turns polling off).
 pub const SPIN_ENV: &str = "FCCL_SPIN_US";
 
-/// How long a receive polls: [`SPIN_ENV`] if set; otherwise 100 µs when this host has a core
+/// How long a receive polls: [`SPIN_ENV`] if set; otherwise 1 ms when this host has a core
 /// for every rank on it (ranks that share this rank's private address), and none when the
 /// ranks would take each other's cores by spinning.
 fn spin_budget(table: &[PeerAddrs], rank: Rank) -> Duration {
@@ -256,7 +256,7 @@ fn spin_budget(table: &[PeerAddrs], rank: Rank) -> Duration {
     let ranks_here = table.iter().filter(|p| host(p) == here).count();
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     if ranks_here <= cores {
-        Duration::from_micros(100)
+        Duration::from_micros(1000)
     } else {
         Duration::ZERO
     }
