@@ -46,7 +46,7 @@ pub async fn connect(job: &JobSpec, rank: Rank) -> Result<Communicator> {
     let transport: Arc<dyn Transport> = match Scheme::of(&job.transport) {
         Scheme::Tcp => {
             let spec = TcpSpec::parse(&job.transport)?;
-            Arc::new(TcpTransport::connect(job, rank, &spec).await?)
+            Arc::new(TcpTransport::connect_here(job, rank, &spec).await?)
         }
         Scheme::TcpEmbedded => {
             return Err(Error::invalid(

@@ -40,7 +40,8 @@ const PROFILE: LinkProfile = LinkProfile {
 /// One rank's endpoint of a tcp job.
 pub struct TcpTransport {
     inner: Arc<Inner>,
-    io: IoThread,
+    /// The endpoint's own I/O thread, unless its I/O runs on the caller's runtime.
+    io: Option<IoThread>,
 }
 
 /// The state the endpoint's tasks share.
@@ -57,6 +58,8 @@ pub(crate) struct Inner {
     /// Why each peer can send nothing more, once it cannot.
     gone: Vec<std::sync::OnceLock<Ended>>,
     io: tokio::runtime::Handle,
+    /// The tasks that would run forever (the listener, the readers): ended on leaving.
+    tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
     closed: AtomicBool,
     /// How long a receive polls its peer's socket before it parks.
     spin: Duration,
@@ -128,17 +131,45 @@ impl TcpTransport {
     /// Joins `job` as `rank` through the rendezvous server of `spec`: registers, learns the
     /// other ranks' endpoints, and (for [`Mesh::Full`]) connects every pair. Every phase
     /// ends by the job's set-up timeout.
+    ///
+    /// The endpoint gets an I/O thread of its own, so it works from any runtime, or none
+    /// (the runtime that awaits this may end before the endpoint does).
     pub async fn connect(job: &JobSpec, rank: Rank, spec: &TcpSpec) -> Result<TcpTransport> {
         job.validate()?;
         job.check_rank(rank)?;
         let io = IoThread::start(rank)?;
-        let setup = io
-            .handle
-            .spawn(setup(job.clone(), rank, spec.clone(), io.handle.clone()));
-        let inner = setup
+        let inner = TcpTransport::setup_on(&io.handle, job, rank, spec).await?;
+        Ok(TcpTransport {
+            inner,
+            io: Some(io),
+        })
+    }
+
+    /// Like [`TcpTransport::connect`], but the endpoint's I/O (its listener and readers)
+    /// runs on the tokio runtime that calls this, which must outlive the endpoint. On a
+    /// current-thread runtime, arriving data then wakes the rank's own thread rather than a
+    /// second one that would have to wake it in turn, as MPI ranks progress their own
+    /// messages; this is how `fccl::connect` joins.
+    pub async fn connect_here(job: &JobSpec, rank: Rank, spec: &TcpSpec) -> Result<TcpTransport> {
+        job.validate()?;
+        job.check_rank(rank)?;
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::invalid("TcpTransport::connect_here must be called inside a tokio runtime")
+        })?;
+        let inner = TcpTransport::setup_on(&handle, job, rank, spec).await?;
+        Ok(TcpTransport { inner, io: None })
+    }
+
+    async fn setup_on(
+        io: &tokio::runtime::Handle,
+        job: &JobSpec,
+        rank: Rank,
+        spec: &TcpSpec,
+    ) -> Result<Arc<Inner>> {
+        let setup = io.spawn(setup(job.clone(), rank, spec.clone(), io.clone()));
+        setup
             .await
-            .map_err(|e| Error::new(ErrorKind::Internal, format!("tcp set-up failed: {e}")))??;
-        Ok(TcpTransport { inner, io })
+            .map_err(|e| Error::new(ErrorKind::Internal, format!("tcp set-up failed: {e}")))?
     }
 
     /// The port this rank listens and dials on.
@@ -221,9 +252,13 @@ async fn setup(
         table,
         port_addr,
         io,
+        tasks: std::sync::Mutex::new(Vec::new()),
         closed: AtomicBool::new(false),
     });
-    tokio::spawn(punch::accept_loop(Arc::clone(&inner), listener));
+    inner.track(tokio::spawn(punch::accept_loop(
+        Arc::clone(&inner),
+        listener,
+    )));
     if inner.spec.mesh == Mesh::Full {
         let peers = (0..inner.job.size).filter(|&p| p != rank);
         let all = peers.map(|p| inner.ensure(p, deadline));
@@ -390,10 +425,26 @@ impl Inner {
         }
         self.slots[peer].changed.notify_waiters();
         let inner = Arc::clone(self);
-        tokio::spawn(async move {
+        self.track(tokio::spawn(async move {
             let ended = conn.reader.run(&inner.mailbox).await;
             inner.ended(peer, ended);
-        });
+        }));
+    }
+
+    /// Keeps `task` to be ended when this rank leaves.
+    fn track(&self, task: tokio::task::JoinHandle<()>) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task.abort_handle());
+    }
+
+    /// Leaves, then ends the listener and the readers.
+    async fn leave_and_stop(&self) {
+        self.leave().await;
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in tasks {
+            task.abort();
+        }
     }
 
     /// Records that `peer` can send nothing more, and wakes the receives.
@@ -586,13 +637,10 @@ impl Transport for TcpTransport {
             if self.inner.closed.swap(true, Ordering::SeqCst) {
                 return Ok(());
             }
-            let inner = Arc::clone(&self.inner);
-            let _ = self
-                .io
-                .handle
-                .spawn(async move { inner.leave().await })
-                .await;
-            self.io.stop_and_join().await;
+            self.inner.leave_and_stop().await;
+            if let Some(io) = &self.io {
+                io.stop_and_join().await;
+            }
             Ok(())
         })
     }
@@ -605,12 +653,13 @@ impl Drop for TcpTransport {
         if self.inner.closed.swap(true, Ordering::SeqCst) {
             return;
         }
-        if let Some(stop) = self.io.take_stop() {
-            let inner = Arc::clone(&self.inner);
-            self.io.handle.spawn(async move {
-                inner.leave().await;
+        let inner = Arc::clone(&self.inner);
+        let stop = self.io.as_ref().and_then(IoThread::take_stop);
+        self.inner.io.spawn(async move {
+            inner.leave_and_stop().await;
+            if let Some(stop) = stop {
                 let _ = stop.send(());
-            });
-        }
+            }
+        });
     }
 }
