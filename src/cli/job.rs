@@ -1,13 +1,12 @@
 //! `fccl job new`: a fresh job string for ranks started elsewhere.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use fccl::JobSpec;
 use fccl_transports::tcp::TcpSpec;
 
-use super::{fail, millis};
+use super::fail;
 
 /// Arguments of `fccl job`.
 #[derive(Debug, Args)]
@@ -34,14 +33,8 @@ pub(crate) struct NewArgs {
     /// connect every pair up front.
     #[arg(long, value_name = "SPEC")]
     transport: String,
-    /// Collective timeout in milliseconds.
-    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..),
-          default_value_t = millis(JobSpec::DEFAULT_TIMEOUT))]
-    timeout_ms: u64,
-    /// How long joining the job may take, in milliseconds.
-    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..),
-          default_value_t = millis(JobSpec::DEFAULT_SETUP_TIMEOUT))]
-    setup_timeout_ms: u64,
+    #[command(flatten)]
+    timeouts: super::JobTimeouts,
 }
 
 /// Runs `fccl job`.
@@ -62,8 +55,8 @@ fn new_job(args: &NewArgs) -> Result<JobSpec, String> {
     check_transport(&args.transport)?;
     let mut job =
         JobSpec::new(args.size as usize, args.transport.clone()).map_err(|e| e.to_string())?;
-    job.timeout = Duration::from_millis(args.timeout_ms);
-    job.setup_timeout = Duration::from_millis(args.setup_timeout_ms);
+    job.timeout = args.timeouts.timeout();
+    job.setup_timeout = args.timeouts.setup_timeout();
     job.validate().map_err(|e| e.to_string())?;
     Ok(job)
 }
@@ -93,6 +86,8 @@ fn check_transport(transport: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::cli::{Cli, Command};
     use clap::Parser;

@@ -52,3 +52,28 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 const fn millis(timeout: std::time::Duration) -> u64 {
     timeout.as_millis() as u64
 }
+
+/// The timeouts of a job that `fccl job new` and `fccl run` mint.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub(crate) struct JobTimeouts {
+    /// Collective timeout of the job in milliseconds.
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..),
+          default_value_t = millis(fccl::JobSpec::DEFAULT_TIMEOUT))]
+    timeout_ms: u64,
+    /// How long joining the job may take, in milliseconds.
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..),
+          default_value_t = millis(fccl::JobSpec::DEFAULT_SETUP_TIMEOUT))]
+    setup_timeout_ms: u64,
+}
+
+impl JobTimeouts {
+    /// The collective timeout.
+    pub(crate) fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The set-up timeout.
+    pub(crate) fn setup_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.setup_timeout_ms)
+    }
+}

@@ -2,13 +2,11 @@
 
 use std::ffi::OsString;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Args;
-use fccl::JobSpec;
 use fccl::launch::local::{LocalLaunch, StdoutMode};
 
-use super::{fail, millis};
+use super::fail;
 
 /// Arguments of `fccl run`.
 #[derive(Debug, Args)]
@@ -22,14 +20,8 @@ pub(crate) struct RunArgs {
     /// `fccl rendezvous`.
     #[arg(long, value_name = "SPEC", default_value = "tcp")]
     transport: String,
-    /// Collective timeout of the job in milliseconds.
-    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..),
-          default_value_t = millis(JobSpec::DEFAULT_TIMEOUT))]
-    timeout_ms: u64,
-    /// How long joining the job may take, in milliseconds.
-    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..),
-          default_value_t = millis(JobSpec::DEFAULT_SETUP_TIMEOUT))]
-    setup_timeout_ms: u64,
+    #[command(flatten)]
+    timeouts: super::JobTimeouts,
     /// The program every rank runs, and its arguments (after `--`). Each rank finds the job
     /// in FCCL_JOB, its rank in FCCL_RANK and the job's size in FCCL_SIZE.
     #[arg(value_name = "PROGRAM", required = true, num_args = 1..,
@@ -43,8 +35,8 @@ impl RunArgs {
         let mut launch = LocalLaunch::new(self.ranks as usize, program);
         launch.args = args.to_vec();
         launch.transport = self.transport.clone();
-        launch.timeout = Some(Duration::from_millis(self.timeout_ms));
-        launch.setup_timeout = Some(Duration::from_millis(self.setup_timeout_ms));
+        launch.timeout = Some(self.timeouts.timeout());
+        launch.setup_timeout = Some(self.timeouts.setup_timeout());
         launch.stdout = StdoutMode::Prefixed;
         launch.forward_signals = true;
         launch
@@ -68,6 +60,10 @@ pub(super) fn main(args: RunArgs) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use fccl::JobSpec;
+
     use super::*;
     use crate::cli::{Cli, Command};
     use clap::Parser;
