@@ -46,6 +46,17 @@ pub async fn connect(job: &JobSpec, rank: Rank) -> Result<Communicator> {
     let transport: Arc<dyn Transport> = match Scheme::of(&job.transport) {
         Scheme::Tcp => {
             let spec = TcpSpec::parse(&job.transport)?;
+            if let Some(fallback) = &spec.fallback {
+                // The seam is TcpTransport::connect_with_fallback; what is missing is a
+                // transport all ranks can join to relay through (the memory stores).
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "fallback transport {} is not available in this build",
+                        transport_name(fallback)
+                    ),
+                ));
+            }
             Arc::new(TcpTransport::connect_here(job, rank, &spec).await?)
         }
         Scheme::TcpEmbedded => {
@@ -268,6 +279,10 @@ mod tests {
         let e = connect_error("redis://user:hunter2@h:6379");
         assert_eq!(e.kind(), ErrorKind::Unsupported);
         assert!(e.to_string().contains("redis"), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = connect_error("tcp://127.0.0.1:9?fallback=redis://user:hunter2@h:6379");
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert!(e.to_string().contains("fallback transport redis"), "{e}");
         assert!(!e.to_string().contains("hunter2"), "{e}");
         let e = connect_error("tcp://nowhere");
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);

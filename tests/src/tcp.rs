@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use fccl_collectives::transport::local::LocalTransport;
 use fccl_collectives::{JobSpec, Result, Transport};
 use fccl_transports::tcp::rendezvous::{BackgroundServer, RendezvousServer, ServerConfig};
 use fccl_transports::tcp::{TcpSpec, TcpTransport};
@@ -42,5 +43,34 @@ pub fn endpoints(n: usize) -> Vec<Arc<dyn Transport>> {
     join(&job(n, ""))
         .into_iter()
         .map(|t| Arc::new(t.expect("every rank joins")) as Arc<dyn Transport>)
+        .collect()
+}
+
+/// `n` endpoints of a fresh job whose every pair is relayed (`relay=always`) through an
+/// in-process fallback: the conformance suite over the fallback seam.
+pub fn relayed_endpoints(n: usize) -> Vec<Arc<dyn Transport>> {
+    join_relayed(&job(n, "?relay=always&fallback=local"))
+        .into_iter()
+        .map(|t| Arc::new(t) as Arc<dyn Transport>)
+        .collect()
+}
+
+/// Joins every rank of `job` with an in-process fallback transport for its relayed pairs.
+pub fn join_relayed(job: &JobSpec) -> Vec<TcpTransport> {
+    let spec = TcpSpec::parse(&job.transport).expect("a tcp spec");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let joins = LocalTransport::fabric(job.size)
+        .into_iter()
+        .enumerate()
+        .map(|(rank, fallback)| {
+            TcpTransport::connect_with_fallback(job, rank, &spec, Arc::new(fallback))
+        });
+    runtime
+        .block_on(futures_util::future::join_all(joins))
+        .into_iter()
+        .map(|t| t.expect("every rank joins"))
         .collect()
 }

@@ -196,3 +196,26 @@ fn large_messages_arrive_whole_and_a_peer_that_reads_nothing_holds_the_sender_ba
         sender.await.unwrap();
     });
 }
+
+#[test]
+fn relayed_pairs_make_no_connections_and_a_relay_needs_a_fallback() {
+    let ranks = fccl_tests::tcp::join_relayed(&job(3, "?relay=always&fallback=local"));
+    runtime().block_on(async {
+        let (sent, got) = tokio::join!(
+            ranks[2].send(0, tag(1), Bytes::from_static(b"via the fallback")),
+            ranks[0].recv(2, tag(1), soon())
+        );
+        sent.unwrap();
+        assert_eq!(&got.unwrap()[..], b"via the fallback");
+        ranks[1].connect_peer(0, soon()).await.unwrap();
+    });
+    assert!(ranks.iter().all(|t| t.connected_peers().is_empty()));
+
+    let lone = job(1, "?relay=always");
+    let spec = fccl_transports::tcp::TcpSpec::parse(&lone.transport).unwrap();
+    let e = runtime()
+        .block_on(TcpTransport::connect(&lone, 0, &spec))
+        .err()
+        .expect("relay=always without a fallback is refused");
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+}

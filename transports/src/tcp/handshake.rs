@@ -8,8 +8,9 @@
 //!    fresh nonce, so a recorded handshake cannot be replayed, and the sender's rank, so one
 //!    end's proof cannot be reflected back as the other's. The secret never travels.
 //! 4. The lower rank decides whether this connection is the pair's (one byte, 1 = keep,
-//!    0 = drop): when both ends dial, or a dial and an accept both succeed, the pair still
-//!    ends with exactly one connection, and both ends agree on which.
+//!    0 = drop), and the higher rank confirms a kept one (one byte, 1 = yes): when both
+//!    ends dial, or a dial and an accept both succeed, the pair still ends with exactly
+//!    one connection, and both ends agree on which, or on having none.
 
 use fccl_collectives::{Error, ErrorKind, JobSpec, Rank, Result};
 use hmac::{Hmac, Mac};
@@ -146,7 +147,8 @@ pub(crate) async fn prove(
     Ok(Proven { stream, peer })
 }
 
-/// Step 4 on the lower rank: tells the peer whether the connection is kept.
+/// Step 4: tells the peer yes or no (the lower rank's decision, the higher rank's
+/// confirmation).
 pub(crate) async fn send_decision(
     stream: &mut TcpStream,
     keep: bool,
@@ -155,7 +157,7 @@ pub(crate) async fn send_decision(
     run(stream.write_all(&[u8::from(keep)]), deadline, "decision").await
 }
 
-/// Step 4 on the higher rank: whether the lower rank kept the connection.
+/// Step 4: the peer's yes or no.
 pub(crate) async fn read_decision(stream: &mut TcpStream, deadline: Instant) -> Result<bool> {
     let mut b = [0; 1];
     run(stream.read_exact(&mut b), deadline, "decision").await?;

@@ -22,5 +22,5 @@ mod spec;
 mod transport;
 mod wire;
 
-pub use spec::{Mesh, TOKEN_ENV, TcpSpec};
+pub use spec::{Mesh, Relay, TOKEN_ENV, TcpSpec};
 pub use transport::{SPIN_ENV, TcpTransport};

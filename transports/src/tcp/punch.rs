@@ -46,6 +46,8 @@ pub(crate) enum PairState {
     Ready(Arc<Conn>),
     /// Could not connect; final.
     Failed(Error),
+    /// Not connected directly: the pair's messages go through the fallback transport.
+    Relayed,
 }
 
 /// The pair with one peer: its state, and a notifier for changes.
@@ -71,14 +73,14 @@ impl Slot {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn is_settled(&self) -> bool {
-        matches!(*self.lock(), PairState::Ready(_) | PairState::Failed(_))
+    pub(crate) fn is_settled(&self) -> bool {
+        !matches!(*self.lock(), PairState::Idle | PairState::Pairing)
     }
 
     fn settle(&self, state: PairState) {
         {
             let mut s = self.lock();
-            if matches!(*s, PairState::Ready(_) | PairState::Failed(_)) {
+            if !matches!(*s, PairState::Idle | PairState::Pairing) {
                 return;
             }
             *s = state;
@@ -165,7 +167,12 @@ pub(crate) async fn pair(inner: Arc<Inner>, peer: Rank, deadline: Instant) {
                 tried.join(", ")
             ),
         );
-        slot.settle(PairState::Failed(error));
+        // The seam for pairs that cannot punch through: with a fallback transport, the
+        // pair's messages go through it instead.
+        slot.settle(match inner.fallback {
+            Some(_) => PairState::Relayed,
+            None => PairState::Failed(error),
+        });
     }
 }
 
@@ -235,23 +242,32 @@ async fn offer(inner: &Arc<Inner>, stream: TcpStream, side: Side) -> Result<()> 
     let Proven { mut stream, peer } =
         handshake::prove(stream, &inner.job, inner.rank, side, deadline).await?;
     let slot = &inner.slots[peer];
+    let refused = |why: &str| Err(Error::new(ErrorKind::Transport, why.to_string()));
     if inner.rank < peer {
-        if slot.claimed.swap(true, Ordering::SeqCst) {
+        // The lower rank keeps the first connection and drops the others; the higher one
+        // confirms, unless its side of the pair has settled otherwise (it gave up and
+        // relays), so that the two never disagree on whether they are connected.
+        if slot.is_settled() || slot.claimed.swap(true, Ordering::SeqCst) {
             let _ = handshake::send_decision(&mut stream, false, deadline).await;
-            return Err(Error::new(
-                ErrorKind::Transport,
-                "a duplicate connection (dropped)",
-            ));
+            return refused("a duplicate connection (dropped)");
         }
-        if let Err(e) = handshake::send_decision(&mut stream, true, deadline).await {
+        let confirmed = match handshake::send_decision(&mut stream, true, deadline).await {
+            Ok(()) => handshake::read_decision(&mut stream, deadline).await,
+            Err(e) => Err(e),
+        };
+        if !matches!(confirmed, Ok(true)) {
             slot.claimed.store(false, Ordering::SeqCst);
-            return Err(e);
+            return refused("the peer did not confirm the connection");
         }
-    } else if !handshake::read_decision(&mut stream, deadline).await? {
-        return Err(Error::new(
-            ErrorKind::Transport,
-            "a duplicate connection (the peer kept another)",
-        ));
+    } else {
+        if !handshake::read_decision(&mut stream, deadline).await? {
+            return refused("a duplicate connection (the peer kept another)");
+        }
+        let accept = !slot.is_settled();
+        handshake::send_decision(&mut stream, accept, deadline).await?;
+        if !accept {
+            return refused("the pair has settled without this connection");
+        }
     }
     inner.install(peer, stream);
     Ok(())

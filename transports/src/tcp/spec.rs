@@ -1,4 +1,7 @@
-//! The tcp transport spec: `tcp://HOST:PORT[?mesh=full|lazy][&fallback=SPEC]`.
+//! The tcp transport spec:
+//! `tcp://HOST:PORT[?mesh=full|lazy][&relay=on-failure|always][&fallback=SPEC]`.
+//!
+//! `fallback=SPEC` comes last and takes the rest of the spec, options included.
 //!
 //! `HOST:PORT` is the rendezvous server. The operator token, if the server wants one, comes
 //! from the `FCCL_RENDEZVOUS_TOKEN` environment variable rather than the spec, so that it
@@ -16,6 +19,17 @@ pub enum Mesh {
     Full,
 }
 
+/// When pairs use the fallback transport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Relay {
+    /// Only pairs that cannot punch through within their deadline.
+    #[default]
+    OnFailure,
+    /// Every pair: no direct connections at all (where functions cannot punch through,
+    /// as on platforms whose functions take no inbound traffic of any kind).
+    Always,
+}
+
 /// A parsed `tcp://` spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TcpSpec {
@@ -25,6 +39,8 @@ pub struct TcpSpec {
     pub mesh: Mesh,
     /// The transport a pair falls back to when it cannot punch through.
     pub fallback: Option<String>,
+    /// When pairs use the fallback.
+    pub relay: Relay,
     /// The rendezvous operator token.
     pub token: Option<String>,
 }
@@ -53,6 +69,7 @@ impl TcpSpec {
             server: server.to_string(),
             mesh: Mesh::Lazy,
             fallback: None,
+            relay: Relay::OnFailure,
             token: std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()),
         };
         // The fallback spec may have its own `&`-separated options: it takes the rest.
@@ -69,6 +86,8 @@ impl TcpSpec {
             match option {
                 "mesh=full" => parsed.mesh = Mesh::Full,
                 "mesh=lazy" => parsed.mesh = Mesh::Lazy,
+                "relay=always" => parsed.relay = Relay::Always,
+                "relay=on-failure" => parsed.relay = Relay::OnFailure,
                 other => return Err(bad(format!("unknown option {other:?}"))),
             }
             query = rest;
@@ -79,7 +98,7 @@ impl TcpSpec {
     /// The error for a pair that could not punch through, naming the pair and saying why.
     pub(crate) fn punch_failed(&self, me: usize, peer: usize, why: &str) -> Error {
         let hint = match &self.fallback {
-            Some(f) => format!(" (fallback {f} is not available in this build)"),
+            Some(f) => format!(" (the fallback {f} was not connected)"),
             None => " (add ?fallback=SPEC to the spec to relay such pairs)".to_string(),
         };
         Error::new(
@@ -102,7 +121,12 @@ mod tests {
             ("10.0.0.1:7000", Mesh::Lazy, None)
         );
         let s = TcpSpec::parse("tcp://h:1?mesh=full&fallback=redis://r:6379?x=1&y=2").unwrap();
-        assert_eq!(s.mesh, Mesh::Full);
+        assert_eq!((s.mesh, s.relay), (Mesh::Full, Relay::OnFailure));
+        let s = TcpSpec::parse("tcp://h:1?relay=always&fallback=local").unwrap();
+        assert_eq!(
+            (s.relay, s.fallback.as_deref()),
+            (Relay::Always, Some("local"))
+        );
         assert_eq!(s.fallback.as_deref(), Some("redis://r:6379?x=1&y=2"));
     }
 
@@ -116,6 +140,7 @@ mod tests {
             "tcp://h:99999",
             "redis://h:1",
             "tcp://h:1?mesh=half",
+            "tcp://h:1?relay=never",
             "tcp://h:1?fallback=",
         ] {
             let e = TcpSpec::parse(spec).unwrap_err();

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use super::conn::{Conn, Ended, Pumped, Via};
 use super::punch::{self, PairState, Slot};
 use super::rendezvous::{self, JobKey, PeerAddrs, Registration};
-use super::spec::{Mesh, TcpSpec};
+use super::spec::{Mesh, Relay, TcpSpec};
 use super::wire::{Kind, control_tag, reason_bytes};
 
 /// What the cost model assumes of a tcp link until it is measured: a loopback or
@@ -63,6 +63,16 @@ pub(crate) struct Inner {
     closed: AtomicBool,
     /// How long a receive polls its peer's socket before it parks.
     spin: Duration,
+    /// The transport of pairs that are not connected directly (see [`Relay`]).
+    pub(crate) fallback: Option<Arc<dyn Transport>>,
+}
+
+/// How a message reaches a peer.
+enum Route<'a> {
+    /// The pair's own connection.
+    Direct(Arc<Conn>),
+    /// The fallback transport.
+    Relay(&'a dyn Transport),
 }
 
 /// How long leaving waits for the peers to leave too, so that nothing still in flight to
@@ -138,7 +148,40 @@ impl TcpTransport {
         job.validate()?;
         job.check_rank(rank)?;
         let io = IoThread::start(rank)?;
-        let inner = TcpTransport::setup_on(&io.handle, job, rank, spec).await?;
+        let inner = TcpTransport::setup_on(&io.handle, job, rank, spec, None).await?;
+        Ok(TcpTransport {
+            inner,
+            io: Some(io),
+        })
+    }
+
+    /// Like [`TcpTransport::connect`], with `fallback` carrying the messages of every pair
+    /// that is not connected directly: pairs that cannot punch through by their deadline,
+    /// or every pair with `relay=always` in the spec. `fallback` must be this rank's
+    /// endpoint of a transport every rank of the job joined (a memory store, say). Both
+    /// ends of a pair agree whether it is relayed: a connection that either end has given
+    /// up on is refused in the handshake. (A punch that ends at its deadline on one end
+    /// while the other end's last attempt is still in its handshake can leave the two
+    /// disagreeing; a receive that waits on the other medium then times out: a clear error,
+    /// never wrong data.)
+    pub async fn connect_with_fallback(
+        job: &JobSpec,
+        rank: Rank,
+        spec: &TcpSpec,
+        fallback: Arc<dyn Transport>,
+    ) -> Result<TcpTransport> {
+        job.validate()?;
+        job.check_rank(rank)?;
+        if fallback.rank() != rank || fallback.size() != job.size {
+            return Err(Error::invalid(format!(
+                "the fallback is rank {} of {}, not rank {rank} of {}",
+                fallback.rank(),
+                fallback.size(),
+                job.size
+            )));
+        }
+        let io = IoThread::start(rank)?;
+        let inner = TcpTransport::setup_on(&io.handle, job, rank, spec, Some(fallback)).await?;
         Ok(TcpTransport {
             inner,
             io: Some(io),
@@ -156,7 +199,7 @@ impl TcpTransport {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::invalid("TcpTransport::connect_here must be called inside a tokio runtime")
         })?;
-        let inner = TcpTransport::setup_on(&handle, job, rank, spec).await?;
+        let inner = TcpTransport::setup_on(&handle, job, rank, spec, None).await?;
         Ok(TcpTransport { inner, io: None })
     }
 
@@ -165,8 +208,14 @@ impl TcpTransport {
         job: &JobSpec,
         rank: Rank,
         spec: &TcpSpec,
+        fallback: Option<Arc<dyn Transport>>,
     ) -> Result<Arc<Inner>> {
-        let setup = io.spawn(setup(job.clone(), rank, spec.clone(), io.clone()));
+        if spec.relay == Relay::Always && fallback.is_none() {
+            return Err(Error::invalid(
+                "relay=always needs a fallback transport to relay through",
+            ));
+        }
+        let setup = io.spawn(setup(job.clone(), rank, spec.clone(), io.clone(), fallback));
         setup
             .await
             .map_err(|e| Error::new(ErrorKind::Internal, format!("tcp set-up failed: {e}")))?
@@ -182,13 +231,14 @@ impl TcpTransport {
         self.inner.table.iter().map(|p| p.public).collect()
     }
 
-    /// Connects to `peer` now rather than at the first message, waiting until `deadline`.
+    /// Connects to `peer` now rather than at the first message, waiting until `deadline`
+    /// (for a relayed pair: settles that it is relayed).
     pub async fn connect_peer(&self, peer: Rank, deadline: Instant) -> Result<()> {
         self.inner.check_peer(peer)?;
         if peer == self.inner.rank {
             return Ok(());
         }
-        self.inner.ensure(peer, deadline).await.map(|_| ())
+        self.inner.route(peer, deadline).await.map(|_| ())
     }
 
     /// The address this rank's connection with `peer` reaches it at (its private address
@@ -215,6 +265,7 @@ async fn setup(
     rank: Rank,
     spec: TcpSpec,
     io: tokio::runtime::Handle,
+    fallback: Option<Arc<dyn Transport>>,
 ) -> Result<Arc<Inner>> {
     let deadline = Instant::now() + job.setup_timeout;
     let server = resolve(&spec.server).await?;
@@ -241,9 +292,19 @@ async fn setup(
     let socket = punch::port_socket(port_addr)?;
     let table = rendezvous::register(socket, server, &registration, deadline).await?;
     let spin = spin_budget(&table, rank);
+    let relay_all = spec.relay == Relay::Always;
     let inner = Arc::new(Inner {
         spin,
-        slots: (0..job.size).map(|_| Slot::default()).collect(),
+        fallback,
+        slots: (0..job.size)
+            .map(|p| {
+                let slot = Slot::default();
+                if relay_all && p != rank {
+                    *slot.lock() = PairState::Relayed;
+                }
+                slot
+            })
+            .collect(),
         gone: (0..job.size).map(|_| std::sync::OnceLock::new()).collect(),
         mailbox: Mailbox::default(),
         job,
@@ -259,7 +320,7 @@ async fn setup(
         Arc::clone(&inner),
         listener,
     )));
-    if inner.spec.mesh == Mesh::Full {
+    if inner.spec.mesh == Mesh::Full && !relay_all {
         let peers = (0..inner.job.size).filter(|&p| p != rank);
         let all = peers.map(|p| inner.ensure(p, deadline));
         for result in futures_util::future::join_all(all).await {
@@ -351,6 +412,18 @@ impl Inner {
         peer: Rank,
         deadline: Instant,
     ) -> Result<Arc<Conn>> {
+        match self.route(peer, deadline).await? {
+            Route::Direct(conn) => Ok(conn),
+            Route::Relay(_) => Err(Error::new(
+                ErrorKind::Transport,
+                format!("ranks {} and {peer} are not connected directly", self.rank),
+            )
+            .with_peer(peer)),
+        }
+    }
+
+    /// How messages reach `peer`, pairing first if nobody has; waits until `deadline`.
+    async fn route(self: &Arc<Self>, peer: Rank, deadline: Instant) -> Result<Route<'_>> {
         let slot = &self.slots[peer];
         loop {
             let changed = slot.changed.notified();
@@ -359,8 +432,14 @@ impl Inner {
             {
                 let mut state = slot.lock();
                 match &*state {
-                    PairState::Ready(conn) => return Ok(Arc::clone(conn)),
+                    PairState::Ready(conn) => return Ok(Route::Direct(Arc::clone(conn))),
                     PairState::Failed(e) => return Err(e.clone()),
+                    PairState::Relayed => {
+                        let fallback = self.fallback.as_deref().ok_or_else(|| {
+                            Error::new(ErrorKind::Internal, "a relayed pair without a fallback")
+                        })?;
+                        return Ok(Route::Relay(fallback));
+                    }
                     PairState::Pairing => {}
                     PairState::Idle => {
                         // The pair punches until the first asker's deadline, and for at
@@ -393,7 +472,7 @@ impl Inner {
             changed.as_mut().enable();
             match &*slot.lock() {
                 PairState::Failed(e) => return e.clone(),
-                PairState::Ready(_) => {
+                PairState::Ready(_) | PairState::Relayed => {
                     return Error::new(
                         ErrorKind::Timeout,
                         format!("rank {peer} connected only after the deadline"),
@@ -582,8 +661,10 @@ impl Transport for TcpTransport {
                 return Err(e);
             }
             let far = Instant::now() + inner.job.setup_timeout;
-            let conn = inner.ensure(to, far).await?;
-            conn.send(Kind::Data, tag, msg).await
+            match inner.route(to, far).await? {
+                Route::Direct(conn) => conn.send(Kind::Data, tag, msg).await,
+                Route::Relay(fallback) => fallback.send(to, tag, msg).await,
+            }
         })
     }
 
@@ -595,7 +676,10 @@ impl Transport for TcpTransport {
                 return Ok(frame);
             }
             if from != inner.rank {
-                let conn = inner.ensure(from, deadline).await?;
+                let conn = match inner.route(from, deadline).await? {
+                    Route::Direct(conn) => conn,
+                    Route::Relay(fallback) => return fallback.recv(from, tag, deadline).await,
+                };
                 if !inner.spin.is_zero() {
                     if let Some(frame) = inner.spin_recv(&conn, from, tag).await {
                         return Ok(frame);
@@ -609,6 +693,7 @@ impl Transport for TcpTransport {
 
     fn abort<'a>(&'a self, comm: CommId, peers: &'a [Rank], reason: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
+            let reason_text = reason;
             let reason = reason_bytes(reason);
             let sends = peers
                 .iter()
@@ -622,7 +707,20 @@ impl Transport for TcpTransport {
                     }
                     _ => None,
                 });
-            futures_util::future::join_all(sends).await;
+            let relayed: Vec<Rank> = peers
+                .iter()
+                .copied()
+                .filter(|&p| {
+                    let slot = self.inner.slots.get(p);
+                    slot.is_some_and(|s| matches!(*s.lock(), PairState::Relayed))
+                })
+                .collect();
+            let relay = async {
+                if let (Some(fallback), false) = (&self.inner.fallback, relayed.is_empty()) {
+                    fallback.abort(comm, &relayed, reason_text).await;
+                }
+            };
+            futures_util::future::join(futures_util::future::join_all(sends), relay).await;
         })
     }
 
@@ -638,10 +736,14 @@ impl Transport for TcpTransport {
                 return Ok(());
             }
             self.inner.leave_and_stop().await;
+            let relay_closed = match &self.inner.fallback {
+                Some(fallback) => fallback.close().await,
+                None => Ok(()),
+            };
             if let Some(io) = &self.io {
                 io.stop_and_join().await;
             }
-            Ok(())
+            relay_closed
         })
     }
 }
