@@ -122,12 +122,12 @@ mod tests {
         );
         let s = TcpSpec::parse("tcp://h:1?mesh=full&fallback=redis://r:6379?x=1&y=2").unwrap();
         assert_eq!((s.mesh, s.relay), (Mesh::Full, Relay::OnFailure));
+        assert_eq!(s.fallback.as_deref(), Some("redis://r:6379?x=1&y=2"));
         let s = TcpSpec::parse("tcp://h:1?relay=always&fallback=local").unwrap();
         assert_eq!(
             (s.relay, s.fallback.as_deref()),
             (Relay::Always, Some("local"))
         );
-        assert_eq!(s.fallback.as_deref(), Some("redis://r:6379?x=1&y=2"));
     }
 
     #[test]
