@@ -12,15 +12,20 @@
 //! - `punch.rs`: pairing two ranks — dials, the listener, the pair's state.
 //! - `handshake.rs`: both ends prove the job secret; the lower rank keeps one connection.
 //! - `wire.rs`, `conn.rs`: the records on a connection; the writer and the reader task.
+//! - `spin.rs`: a receive polls its peer's socket briefly before it parks.
+//! - `io_thread.rs`: the I/O thread of an endpoint that does not run on its caller's runtime.
 //! - `transport.rs`: [`TcpTransport`], the [`Transport`](fccl_collectives::Transport).
 
 mod conn;
 mod handshake;
+mod io_thread;
 mod punch;
 pub mod rendezvous;
 mod spec;
+mod spin;
 mod transport;
 mod wire;
 
 pub use spec::{Mesh, Relay, TOKEN_ENV, TcpSpec};
-pub use transport::{SPIN_ENV, TcpTransport};
+pub use spin::SPIN_ENV;
+pub use transport::TcpTransport;

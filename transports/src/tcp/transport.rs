@@ -1,10 +1,15 @@
 //! The tcp transport endpoint of one rank.
 //!
-//! The endpoint owns an I/O thread with its own tokio runtime: the listener, the pairing
-//! dials and one reader task per connection run there, so the endpoint works the same
-//! whatever runtime (or none) its caller has, and arriving data is read while the caller
-//! computes. Senders write to the socket directly from their own task, so a send costs no
-//! hop between threads.
+//! The endpoint's I/O — the listener, the pairing dials, one reader task per connection —
+//! runs either on the runtime of the rank that joined ([`TcpTransport::connect_here`], what
+//! `fccl::connect` does: arriving data wakes the rank's own thread, as MPI ranks progress
+//! their own messages) or on an I/O thread of its own ([`TcpTransport::connect`]: works
+//! from any runtime or none, and reads while the caller computes). Senders write to the
+//! socket directly from their own task, and a receive polls its peer's socket for a short
+//! while before it parks, so the common message costs no hop between threads.
+//!
+//! A pair's state lives in its [`Slot`](super::punch::Slot): idle, pairing, connected,
+//! failed, or relayed through the fallback transport.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -17,13 +22,14 @@ use fccl_collectives::{
     BoxFuture, CommId, Error, ErrorKind, JobSpec, LinkProfile, Rank, Result, Tag, Transport,
 };
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::conn::{Conn, Ended, Pumped, Via};
+use super::conn::{Conn, Ended};
+use super::io_thread::IoThread;
 use super::punch::{self, PairState, Slot};
 use super::rendezvous::{self, JobKey, PeerAddrs, Registration};
 use super::spec::{Mesh, Relay, TcpSpec};
+use super::spin;
 use super::wire::{Kind, control_tag, reason_bytes};
 
 /// What the cost model assumes of a tcp link until it is measured: a loopback or
@@ -79,63 +85,6 @@ enum Route<'a> {
 /// this rank makes its socket answer with a reset (which would discard data the peer has
 /// yet to read).
 const LINGER: Duration = Duration::from_secs(5);
-
-/// The endpoint's I/O thread; stops when told to, or when dropped.
-struct IoThread {
-    handle: tokio::runtime::Handle,
-    stop: std::sync::Mutex<Option<oneshot::Sender<()>>>,
-    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
-}
-
-impl IoThread {
-    fn start(rank: Rank) -> Result<IoThread> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::new(ErrorKind::Internal, format!("cannot start I/O: {e}")))?;
-        let handle = runtime.handle().clone();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name(format!("fccl-tcp-io-{rank}"))
-            .spawn(move || {
-                runtime.block_on(async {
-                    let _ = stopped.await;
-                });
-                // Dropping the runtime ends every task and closes every socket.
-                runtime.shutdown_timeout(Duration::from_millis(100));
-            })
-            .map_err(|e| Error::new(ErrorKind::Internal, format!("cannot start I/O: {e}")))?;
-        Ok(IoThread {
-            handle,
-            stop: std::sync::Mutex::new(Some(stop)),
-            thread: std::sync::Mutex::new(Some(thread)),
-        })
-    }
-
-    /// The signal that stops the thread, if nobody took it yet.
-    fn take_stop(&self) -> Option<oneshot::Sender<()>> {
-        self.stop.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-
-    /// Stops the thread and waits for it (on a blocking-safe thread, not the I/O one).
-    async fn stop_and_join(&self) {
-        if let Some(stop) = self.take_stop() {
-            let _ = stop.send(());
-        }
-        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(thread) = thread {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-        }
-    }
-}
-
-impl Drop for IoThread {
-    fn drop(&mut self) {
-        if let Some(stop) = self.take_stop() {
-            let _ = stop.send(());
-        }
-    }
-}
 
 impl TcpTransport {
     /// Joins `job` as `rank` through the rendezvous server of `spec`: registers, learns the
@@ -291,7 +240,7 @@ async fn setup(
     };
     let socket = punch::port_socket(port_addr)?;
     let table = rendezvous::register(socket, server, &registration, deadline).await?;
-    let spin = spin_budget(&table, rank);
+    let spin = spin::budget(&table, rank);
     let relay_all = spec.relay == Relay::Always;
     let inner = Arc::new(Inner {
         spin,
@@ -332,31 +281,6 @@ async fn setup(
 
 /// The least time a pair gets to punch through.
 const MIN_PUNCH: Duration = Duration::from_secs(5);
-
-/// How long a receive polls between two yields to the rest of its task.
-const SPIN_SLICE: Duration = Duration::from_micros(10);
-
-/// The environment variable that sets how many microseconds a receive polls before it
-/// parks (0 turns polling off).
-pub const SPIN_ENV: &str = "FCCL_SPIN_US";
-
-/// How long a receive polls: [`SPIN_ENV`] if set; otherwise 1 ms when this host has a core
-/// for every rank on it (ranks that share this rank's private address), and none when the
-/// ranks would take each other's cores by spinning.
-fn spin_budget(table: &[PeerAddrs], rank: Rank) -> Duration {
-    if let Some(us) = std::env::var(SPIN_ENV).ok().and_then(|v| v.parse().ok()) {
-        return Duration::from_micros(us);
-    }
-    let host = |p: &PeerAddrs| p.private.first().map(SocketAddr::ip);
-    let here = host(&table[rank]);
-    let ranks_here = table.iter().filter(|p| host(p) == here).count();
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    if ranks_here <= cores {
-        Duration::from_micros(1000)
-    } else {
-        Duration::ZERO
-    }
-}
 
 async fn resolve(server: &str) -> Result<SocketAddr> {
     let mut addrs = tokio::net::lookup_host(server).await.map_err(|e| {
@@ -532,48 +456,6 @@ impl Inner {
         self.mailbox.wake();
     }
 
-    /// Receives `(from, tag)` by reading `from`'s socket on this thread for up to the spin
-    /// budget, before parking: on an idle core this saves the wake-ups of two threads per
-    /// message (the I/O thread's and this one's), the way MPI libraries poll.
-    ///
-    /// The poll runs in slices with a yield between them, starting with one: the futures
-    /// beside this receive in the caller's task (its sends, above all) must get to run, or
-    /// both ends of a pair would poll for data that neither has sent yet.
-    async fn spin_recv(&self, conn: &Conn, from: Rank, tag: Tag) -> Option<Bytes> {
-        let mut until = std::time::Instant::now() + self.spin;
-        loop {
-            tokio::task::yield_now().await;
-            let _spinning = Spinning::new(self, conn, from);
-            let slice = (std::time::Instant::now() + SPIN_SLICE).min(until);
-            loop {
-                let read = match conn.reader.pump(&self.mailbox, Via::Syscall) {
-                    Pumped::Drained(read) => read,
-                    Pumped::Ended(ended) => {
-                        self.ended(from, ended);
-                        return self.mailbox.try_take(from, tag);
-                    }
-                };
-                if let Some(frame) = self.mailbox.try_take(from, tag) {
-                    return Some(frame);
-                }
-                let now = std::time::Instant::now();
-                if read > 0 {
-                    // Bytes flow: the budget counts from the last progress, so a large
-                    // message is read here to its end rather than handed to a thread that
-                    // would have to be woken for every piece.
-                    until = now + self.spin;
-                }
-                if now >= slice {
-                    break;
-                }
-                std::hint::spin_loop();
-            }
-            if std::time::Instant::now() >= until {
-                return None;
-            }
-        }
-    }
-
     /// Says goodbye on every connection and closes its sending side, then waits until
     /// every connected peer has closed too, or [`LINGER`] has passed.
     async fn leave(&self) {
@@ -609,30 +491,6 @@ impl Inner {
             Ended::Bye => Mailbox::left(peer, tag),
             Ended::Broken(e) => e.clone(),
         })
-    }
-}
-
-/// Counts a receive as spinning on a peer's socket while it lives; when it ends, reads the
-/// socket once more (see [`Reader::spinners`](super::conn::Reader)).
-struct Spinning<'a> {
-    inner: &'a Inner,
-    conn: &'a Conn,
-    from: Rank,
-}
-
-impl<'a> Spinning<'a> {
-    fn new(inner: &'a Inner, conn: &'a Conn, from: Rank) -> Spinning<'a> {
-        conn.reader.spinners.fetch_add(1, Ordering::SeqCst);
-        Spinning { inner, conn, from }
-    }
-}
-
-impl Drop for Spinning<'_> {
-    fn drop(&mut self) {
-        self.conn.reader.spinners.fetch_sub(1, Ordering::SeqCst);
-        if let Pumped::Ended(ended) = self.conn.reader.pump(&self.inner.mailbox, Via::Syscall) {
-            self.inner.ended(self.from, ended);
-        }
     }
 }
 
@@ -681,7 +539,10 @@ impl Transport for TcpTransport {
                     Route::Relay(fallback) => return fallback.recv(from, tag, deadline).await,
                 };
                 if !inner.spin.is_zero() {
-                    if let Some(frame) = inner.spin_recv(&conn, from, tag).await {
+                    let ended = |ended| inner.ended(from, ended);
+                    let polled =
+                        spin::poll_for(&inner.mailbox, &conn, from, tag, inner.spin, &ended);
+                    if let Some(frame) = polled.await {
                         return Ok(frame);
                     }
                 }
