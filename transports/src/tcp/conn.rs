@@ -137,6 +137,9 @@ pub(crate) struct Reader {
     /// (two readers would only fight over the lock), and each reads the socket once more
     /// after it stops, so that nothing the reader task skipped stays unread.
     pub(crate) spinners: std::sync::atomic::AtomicUsize,
+    /// The reader task skipped a readiness because a receive was spinning: the spinner
+    /// must read the socket once more when it stops.
+    pub(crate) stood_aside: AtomicBool,
 }
 
 struct ReadState {
@@ -176,6 +179,7 @@ impl Reader {
                 ended: None,
             }),
             spinners: std::sync::atomic::AtomicUsize::new(0),
+            stood_aside: AtomicBool::new(false),
         }
     }
 
@@ -283,8 +287,9 @@ impl Reader {
             }
             if self.spinners.load(Ordering::SeqCst) > 0 {
                 // Forget this readiness, then look again: a spinner that stopped in between
-                // has read the socket once more after it stopped, and anything later
+                // sees `stood_aside` and reads the socket once more, and anything later
                 // brings a new readiness.
+                self.stood_aside.store(true, Ordering::SeqCst);
                 let forget = || Err::<(), _>(std::io::ErrorKind::WouldBlock.into());
                 let _ = self.half.as_ref().try_io(Interest::READABLE, forget);
                 if self.spinners.load(Ordering::SeqCst) > 0 {

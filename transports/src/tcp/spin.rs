@@ -2,8 +2,11 @@
 //! it parks, the way MPI libraries poll, so that the common message costs no thread a
 //! wake-up.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -54,9 +57,10 @@ pub(crate) async fn poll_for(
     ended: &(dyn Fn(Ended) + Sync),
 ) -> Option<Bytes> {
     let mut until = Instant::now() + budget;
+    let mut spinning = None;
     loop {
-        tokio::task::yield_now().await;
-        let _spinning = Spinning::new(mailbox, conn, ended);
+        YieldOnce(false).await;
+        spinning.get_or_insert_with(|| Spinning::new(mailbox, conn, ended));
         let slice = (Instant::now() + SPIN_SLICE).min(until);
         loop {
             let read = match conn.reader.pump(mailbox, Via::Syscall) {
@@ -112,9 +116,30 @@ impl<'a> Spinning<'a> {
 
 impl Drop for Spinning<'_> {
     fn drop(&mut self) {
-        self.conn.reader.spinners.fetch_sub(1, Ordering::SeqCst);
-        if let Pumped::Ended(gone) = self.conn.reader.pump(self.mailbox, Via::Syscall) {
-            (self.ended)(gone);
+        let reader = &self.conn.reader;
+        reader.spinners.fetch_sub(1, Ordering::SeqCst);
+        if reader.stood_aside.swap(false, Ordering::SeqCst) {
+            if let Pumped::Ended(gone) = reader.pump(self.mailbox, Via::Syscall) {
+                (self.ended)(gone);
+            }
         }
+    }
+}
+
+/// Returns pending once, having woken its task: the futures beside it in the caller's task
+/// get to run, without the trip through the runtime's I/O driver that
+/// `tokio::task::yield_now` makes.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
