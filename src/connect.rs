@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::sync::Arc;
 
 use fccl_collectives::{Communicator, Error, ErrorKind, JobSpec, Rank, Result, Transport};
+use fccl_transports::redis::{RedisSpec, RedisTransport};
 use fccl_transports::tcp::{TcpSpec, TcpTransport};
 
 /// The environment variable that carries the job string.
@@ -22,8 +23,11 @@ pub const SIZE_ENV: &str = "FCCL_SIZE";
 /// rank of the job, with the job's collective timeout.
 ///
 /// Transport specs:
-/// - `tcp://HOST:PORT[?mesh=full|lazy]`: direct TCP through the rendezvous server at
-///   `HOST:PORT`, whose operator token (if it wants one) comes from `FCCL_RENDEZVOUS_TOKEN`.
+/// - `tcp://HOST:PORT[?mesh=full|lazy][&relay=always][&fallback=redis://H:P]`: direct TCP
+///   through the rendezvous server at `HOST:PORT`, whose operator token (if it wants one)
+///   comes from `FCCL_RENDEZVOUS_TOKEN`; pairs that cannot punch through (or all pairs,
+///   with `relay=always`) go through the fallback Redis server.
+/// - `redis://HOST:PORT`: every message through a Redis server (one inbox list per rank).
 /// - `local` is refused: local ranks are threads of one process, started by
 ///   [`local::run`](crate::local::run), not processes that join a job.
 /// - `tcp` without an address is what `fccl run` replaces with its embedded server's
@@ -46,18 +50,27 @@ pub async fn connect(job: &JobSpec, rank: Rank) -> Result<Communicator> {
     let transport: Arc<dyn Transport> = match Scheme::of(&job.transport) {
         Scheme::Tcp => {
             let spec = TcpSpec::parse(&job.transport)?;
-            if let Some(fallback) = &spec.fallback {
-                // The seam is TcpTransport::connect_with_fallback; what is missing is a
-                // transport all ranks can join to relay through (the memory stores).
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    format!(
-                        "fallback transport {} is not available in this build",
-                        transport_name(fallback)
-                    ),
-                ));
+            match &spec.fallback {
+                None => Arc::new(TcpTransport::connect_here(job, rank, &spec).await?),
+                Some(fallback) if fallback.starts_with("redis://") => {
+                    let relay_spec = RedisSpec::parse(fallback)?;
+                    let relay = RedisTransport::connect(job, rank, &relay_spec);
+                    let relay: Arc<dyn Transport> = Arc::new(relay.await?);
+                    Arc::new(TcpTransport::connect_with_fallback(job, rank, &spec, relay).await?)
+                }
+                Some(fallback) => {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        format!(
+                            "fallback transport {} is not available in this build (redis:// is)",
+                            transport_name(fallback)
+                        ),
+                    ));
+                }
             }
-            Arc::new(TcpTransport::connect_here(job, rank, &spec).await?)
+        }
+        Scheme::Redis => {
+            Arc::new(RedisTransport::connect(job, rank, &RedisSpec::parse(&job.transport)?).await?)
         }
         Scheme::TcpEmbedded => {
             return Err(Error::invalid(
@@ -177,6 +190,8 @@ enum Scheme<'a> {
     TcpEmbedded,
     /// `local`
     Local,
+    /// `redis://HOST:PORT`
+    Redis,
     /// Anything else, by its scheme (`redis://`, say).
     Other(&'a str),
 }
@@ -189,6 +204,8 @@ impl<'a> Scheme<'a> {
             Scheme::TcpEmbedded
         } else if spec == "local" {
             Scheme::Local
+        } else if spec.starts_with("redis://") {
+            Scheme::Redis
         } else {
             Scheme::Other(transport_name(spec))
         }
@@ -276,13 +293,16 @@ mod tests {
         let e = connect_error("tcp?mesh=full");
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
         assert!(e.to_string().contains("fccl run"), "{e}");
-        let e = connect_error("redis://user:hunter2@h:6379");
+        let e = connect_error("memcached://user:hunter2@h:6379");
         assert_eq!(e.kind(), ErrorKind::Unsupported);
-        assert!(e.to_string().contains("redis"), "{e}");
+        assert!(e.to_string().contains("memcached"), "{e}");
         assert!(!e.to_string().contains("hunter2"), "{e}");
-        let e = connect_error("tcp://127.0.0.1:9?fallback=redis://user:hunter2@h:6379");
+        let e = connect_error("tcp://127.0.0.1:9?fallback=memcached://user:hunter2@h:6379");
         assert_eq!(e.kind(), ErrorKind::Unsupported);
-        assert!(e.to_string().contains("fallback transport redis"), "{e}");
+        assert!(
+            e.to_string().contains("fallback transport memcached"),
+            "{e}"
+        );
         assert!(!e.to_string().contains("hunter2"), "{e}");
         let e = connect_error("tcp://nowhere");
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
@@ -302,6 +322,7 @@ mod tests {
         assert_eq!(transport_name("tcp"), "tcp");
         assert_eq!(transport_name("local"), "local");
         assert_eq!(transport_name("sqs://us-east-1/p?endpoint=http://x"), "sqs");
-        assert_eq!(Scheme::of("redis://h:1"), Scheme::Other("redis"));
+        assert_eq!(Scheme::of("redis://h:1"), Scheme::Redis);
+        assert_eq!(Scheme::of("memcached://h:1"), Scheme::Other("memcached"));
     }
 }

@@ -2,10 +2,12 @@
 //!
 //! - [`tcp`]: direct TCP between ranks through NAT hole punching, with a rendezvous server
 //!   that tells each rank where the others are.
+//! - [`redis`]: messages through a redis server, one inbox list per rank.
 //!
-//! The memory stores (memcached, Redis) and queues (SQS) land in later issues; each
+//! memcached and the queues (SQS) land in later issues; each
 //! implements [`fccl_collectives::Transport`].
 
+pub mod redis;
 pub mod tcp;
 
 pub use fccl_collectives::Transport;

@@ -18,7 +18,7 @@
 
 mod conn;
 mod handshake;
-mod io_thread;
+pub(crate) mod io_thread;
 mod punch;
 pub mod rendezvous;
 mod spec;

@@ -1,0 +1,22 @@
+//! Messages through a redis server, for functions that can reach a store but not each other.
+//!
+//! Every rank owns one list on the server, its inbox (`fccl:{job id}:inbox:{rank}`); a
+//! sender pushes records onto the destination's inbox and a reader task on the receiving
+//! rank pops them with `BLPOP`. Every record is sealed with a MAC keyed by the job secret,
+//! so a client of the server that lacks the secret cannot inject messages. Messages larger
+//! than a part ([`RedisSpec::chunk_bytes`]) travel as several records and are reassembled.
+//! Inboxes expire on their own after the job's timeouts, and a rank that leaves deletes
+//! its own.
+//!
+//! - `spec.rs`: the `redis://HOST:PORT` spec.
+//! - `keys.rs`: the job's key names.
+//! - `record.rs`: the sealed records and their reassembly.
+//! - `transport.rs`: [`RedisTransport`], the [`Transport`](fccl_collectives::Transport).
+
+mod keys;
+mod record;
+mod spec;
+mod transport;
+
+pub use spec::{DEFAULT_CHUNK_BYTES, MIN_CHUNK_BYTES, RedisSpec};
+pub use transport::RedisTransport;
