@@ -7,6 +7,7 @@
 //! memcached and the queues (SQS) land in later issues; each
 //! implements [`fccl_collectives::Transport`].
 
+mod record;
 pub mod redis;
 pub mod tcp;
 

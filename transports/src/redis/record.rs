@@ -21,6 +21,8 @@ use fccl_collectives::{CommId, JobId, Rank, Secret, Tag};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::record::{Kind, MAX_REASON};
+
 /// Length of a record head, the MAC included.
 pub(crate) const HEAD_LEN: usize = 71;
 /// Length of the head before the MAC.
@@ -31,20 +33,6 @@ const CONTEXT: &[u8] = b"fccl redis v1";
 
 /// The largest message a record head may announce.
 const MAX_TOTAL: u64 = 1 << 36;
-/// The largest abort reason.
-pub(crate) const MAX_REASON: usize = 4096;
-
-/// What a record is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// (A part of) a message of the transport.
-    Data = 0,
-    /// The sender aborted communicator `tag.comm`; the payload is the reason.
-    Abort = 1,
-    /// The sender leaves the job; it sends nothing more.
-    Bye = 2,
-}
-
 /// A parsed record head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Head {
@@ -122,12 +110,7 @@ impl Sealer {
         if b.get_u8() != VERSION {
             return Err("unknown version");
         }
-        let kind = match b.get_u8() {
-            0 => Kind::Data,
-            1 => Kind::Abort,
-            2 => Kind::Bye,
-            _ => return Err("unknown kind"),
-        };
+        let kind = Kind::from_code(b.get_u8()).ok_or("unknown kind")?;
         let source = b.get_u32_le() as usize;
         let comm = CommId(b.get_u64_le());
         let p2p = match b.get_u8() {

@@ -21,8 +21,9 @@ use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, RedisConnecti
 use tokio::time::Instant;
 
 use super::keys::Keys;
-use super::record::{Head, Kind, MAX_REASON, Reassembly, Sealer};
+use super::record::{Head, Reassembly, Sealer};
 use super::spec::{MIN_CHUNK_BYTES, RedisSpec};
+use crate::record::{Kind, reason_bytes};
 use crate::tcp::io_thread::IoThread;
 
 /// What the cost model assumes of a redis link: a round trip to a server in the same
@@ -467,11 +468,7 @@ impl Transport for RedisTransport {
     fn abort<'a>(&'a self, comm: CommId, peers: &'a [Rank], reason: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let inner = &self.inner;
-            let mut end = reason.len().min(MAX_REASON);
-            while !reason.is_char_boundary(end) {
-                end -= 1;
-            }
-            let reason = &reason.as_bytes()[..end];
+            let reason = reason_bytes(reason);
             let sends = peers
                 .iter()
                 .filter(|&&p| p < inner.job.size && p != inner.rank)

@@ -30,7 +30,8 @@ use super::punch::{self, PairState, Slot};
 use super::rendezvous::{self, JobKey, PeerAddrs, Registration};
 use super::spec::{Mesh, Relay, TcpSpec};
 use super::spin;
-use super::wire::{Kind, control_tag, reason_bytes};
+use super::wire::{Kind, control_tag};
+use crate::record::reason_bytes;
 
 /// What the cost model assumes of a tcp link until it is measured: a loopback or
 /// same-region path.
@@ -555,7 +556,7 @@ impl Transport for TcpTransport {
     fn abort<'a>(&'a self, comm: CommId, peers: &'a [Rank], reason: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let reason_text = reason;
-            let reason = reason_bytes(reason);
+            let reason = Bytes::copy_from_slice(reason_bytes(reason));
             let sends = peers
                 .iter()
                 .filter_map(|&p| match &*self.inner.slots.get(p)?.lock() {

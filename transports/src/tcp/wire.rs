@@ -14,6 +14,9 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use fccl_collectives::{CommId, Error, ErrorKind, Result, Tag};
 
+pub(crate) use crate::record::Kind;
+use crate::record::MAX_REASON;
+
 /// Length of a record head.
 pub(crate) const HEAD_LEN: usize = 48;
 
@@ -31,20 +34,6 @@ pub(crate) fn padding(len: usize) -> usize {
 /// The largest data payload a peer may announce: larger claims are refused before anything
 /// is allocated, and the payload of an accepted claim is allocated as its bytes arrive.
 pub(crate) const MAX_PAYLOAD: u64 = 1 << 36;
-
-/// The largest abort reason.
-const MAX_REASON: u64 = 4096;
-
-/// What a record is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// A message of the transport: `(tag, payload)`.
-    Data = 0,
-    /// The sender aborted communicator `tag.comm`; the payload is the reason.
-    Abort = 1,
-    /// The sender leaves the job; no more records follow.
-    Bye = 2,
-}
 
 /// A parsed record head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,12 +82,9 @@ impl Head {
                 b.len()
             )));
         }
-        let kind = match b.get_u8() {
-            0 => Kind::Data,
-            1 => Kind::Abort,
-            2 => Kind::Bye,
-            k => return Err(bad(format!("unknown record kind {k}"))),
-        };
+        let code = b.get_u8();
+        let kind =
+            Kind::from_code(code).ok_or_else(|| bad(format!("unknown record kind {code}")))?;
         let comm = CommId(b.get_u64_le());
         let p2p = match b.get_u8() {
             0 => false,
@@ -115,7 +101,7 @@ impl Head {
         let len = b.get_u64_le();
         let limit = match kind {
             Kind::Data => MAX_PAYLOAD,
-            Kind::Abort => MAX_REASON,
+            Kind::Abort => MAX_REASON as u64,
             Kind::Bye => 0,
         };
         if len > limit {
@@ -136,15 +122,6 @@ pub(crate) fn control_tag(comm: CommId) -> Tag {
         step: 0,
         chunk: 0,
     }
-}
-
-/// The abort reason, shortened to the record limit on a character boundary.
-pub(crate) fn reason_bytes(reason: &str) -> Bytes {
-    let mut end = reason.len().min(MAX_REASON as usize);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    Bytes::copy_from_slice(&reason.as_bytes()[..end])
 }
 
 #[cfg(test)]
@@ -191,13 +168,5 @@ mod tests {
         assert!(Head::decode(&long_abort).is_err());
         let bye_with_body = Head::new(Kind::Bye, tag(), 1).encode();
         assert!(Head::decode(&bye_with_body).is_err());
-    }
-
-    #[test]
-    fn reasons_are_cut_on_a_character_boundary() {
-        let long = "é".repeat(3000);
-        let b = reason_bytes(&long);
-        assert!(b.len() <= MAX_REASON as usize);
-        assert!(std::str::from_utf8(&b).is_ok());
     }
 }
