@@ -250,6 +250,7 @@ fn role() {
     match std::env::var(ROLE).as_deref() {
         Ok("rendezvous") => rendezvous_role(),
         Ok("rank") => rank_role(),
+        Ok("relayed rank") => relayed_rank_role(),
         _ => {}
     }
 }
@@ -312,6 +313,16 @@ fn rank_role() {
 /// Runs one job of every rank host of `lab` through a rendezvous server on the public
 /// host; returns each rank's output.
 fn run_job(lab: &NatLab, setup: Duration) -> Vec<fccl_tests::netns::Finished> {
+    run_job_with(lab, setup, "rank", "")
+}
+
+/// [`run_job`] with the ranks playing `role` and `options` appended to the tcp spec.
+fn run_job_with(
+    lab: &NatLab,
+    setup: Duration,
+    role: &str,
+    options: &str,
+) -> Vec<fccl_tests::netns::Finished> {
     let me = std::env::current_exe().unwrap();
     let args = ["--exact", "role", "--nocapture", "--test-threads", "1"];
     let mut server = lab
@@ -326,7 +337,7 @@ fn run_job(lab: &NatLab, setup: Duration) -> Vec<fccl_tests::netns::Finished> {
     );
     let hosts = lab.rank_hosts();
     let spec = format!(
-        "tcp://{}:{RENDEZVOUS_PORT}?mesh=full",
+        "tcp://{}:{RENDEZVOUS_PORT}?mesh=full{options}",
         lab.public_host().addr
     );
     let mut job = fccl::JobSpec::new(hosts.len(), spec).unwrap();
@@ -337,7 +348,7 @@ fn run_job(lab: &NatLab, setup: Duration) -> Vec<fccl_tests::netns::Finished> {
         .enumerate()
         .map(|(r, host)| {
             let env = [
-                (ROLE, "rank".to_string()),
+                (ROLE, role.to_string()),
                 ("FCCL_JOB", job.clone()),
                 ("FCCL_RANK", r.to_string()),
             ];
@@ -424,5 +435,83 @@ fn symmetric_nats_fail_within_the_deadline_naming_the_pair() {
         );
         assert!(error.contains("fallback"), "rank {r}: {error}");
         println!("rank {r}: {error}");
+    }
+}
+
+/// A rank that joins through `fccl::init_from_env` (so a `fallback=` in the spec is built)
+/// and checks an allreduce against its closed form.
+fn relayed_rank_role() {
+    use fccl::ReduceOp;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut comm = match fccl::init_from_env().await {
+            Ok(c) => c,
+            Err(e) => {
+                println!("error {e}");
+                std::process::exit(3);
+            }
+        };
+        let (rank, n) = (comm.rank(), comm.size());
+        let mut v: Vec<u64> = (0..1000).map(|i| (rank * 1000 + i) as u64).collect();
+        comm.all_reduce(&mut v, ReduceOp::Sum).await.unwrap();
+        let want = |i: usize| (0..n).map(|r| (r * 1000 + i) as u64).sum::<u64>();
+        assert!(
+            v.iter().enumerate().all(|(i, &x)| x == want(i)),
+            "allreduce"
+        );
+        comm.close().await.unwrap();
+    });
+    println!("done");
+}
+
+/// Behind symmetric NATs, with `?fallback=redis://` (a Redis server on the public host),
+/// the pairs that cannot punch through are relayed through Redis and the allreduce
+/// completes exactly.
+#[test]
+fn symmetric_nats_relay_through_the_redis_fallback() {
+    let Some(lab) = NatLab::builder()
+        .routers(2)
+        .hosts_per_router(1)
+        .symmetric(true)
+        .build_or_skip()
+    else {
+        return;
+    };
+    let redis_port = "7600";
+    let mut redis = lab
+        .start(
+            lab.public_host(),
+            "redis-server",
+            [
+                "--port",
+                redis_port,
+                "--bind",
+                "0.0.0.0",
+                "--protected-mode",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            no_env(),
+        )
+        .expect("redis-server starts on the public host (scripts/test.sh installs it)");
+    assert!(
+        redis
+            .wait_for_line(CHILD_TIMEOUT, |l| l.contains("Ready to accept connections"))
+            .is_some(),
+        "redis-server did not start"
+    );
+    let fallback = format!("&fallback=redis://{}:{redis_port}", lab.public_host().addr);
+    let outputs = run_job_with(&lab, Duration::from_secs(6), "relayed rank", &fallback);
+    for (r, out) in outputs.iter().enumerate() {
+        assert!(
+            out.success() && out.stdout.contains("done"),
+            "rank {r} failed: {out:?}"
+        );
     }
 }

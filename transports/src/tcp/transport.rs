@@ -272,7 +272,7 @@ async fn setup(
     )));
     if inner.spec.mesh == Mesh::Full && !relay_all {
         let peers = (0..inner.job.size).filter(|&p| p != rank);
-        let all = peers.map(|p| inner.ensure(p, deadline));
+        let all = peers.map(|p| inner.route(p, deadline));
         for result in futures_util::future::join_all(all).await {
             result?;
         }
@@ -331,22 +331,6 @@ impl Inner {
         Ok(())
     }
 
-    /// The connection to `peer`, pairing first if nobody has; waits until `deadline`.
-    pub(crate) async fn ensure(
-        self: &Arc<Self>,
-        peer: Rank,
-        deadline: Instant,
-    ) -> Result<Arc<Conn>> {
-        match self.route(peer, deadline).await? {
-            Route::Direct(conn) => Ok(conn),
-            Route::Relay(_) => Err(Error::new(
-                ErrorKind::Transport,
-                format!("ranks {} and {peer} are not connected directly", self.rank),
-            )
-            .with_peer(peer)),
-        }
-    }
-
     /// How messages reach `peer`, pairing first if nobody has; waits until `deadline`.
     async fn route(self: &Arc<Self>, peer: Rank, deadline: Instant) -> Result<Route<'_>> {
         let slot = &self.slots[peer];
@@ -380,15 +364,18 @@ impl Inner {
                 return Err(closed());
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return Err(self.not_connected(peer).await);
+                if let Some(e) = self.not_connected(peer).await {
+                    return Err(e);
+                }
+                // It settled at the deadline (connected or relayed): take that route.
             }
         }
     }
 
     /// The error of a wait for `peer`'s connection that reached its deadline: the pair's
     /// own verdict if it comes within a moment (it ends at the same deadline, and says why),
-    /// else a timeout.
-    async fn not_connected(&self, peer: Rank) -> Error {
+    /// else a timeout; `None` if the pair settled after all (connected, or relayed).
+    async fn not_connected(&self, peer: Rank) -> Option<Error> {
         let slot = &self.slots[peer];
         let until = Instant::now() + Duration::from_millis(500);
         loop {
@@ -396,25 +383,21 @@ impl Inner {
             tokio::pin!(changed);
             changed.as_mut().enable();
             match &*slot.lock() {
-                PairState::Failed(e) => return e.clone(),
-                PairState::Ready(_) | PairState::Relayed => {
-                    return Error::new(
-                        ErrorKind::Timeout,
-                        format!("rank {peer} connected only after the deadline"),
-                    )
-                    .with_peer(peer);
-                }
+                PairState::Failed(e) => return Some(e.clone()),
+                PairState::Ready(_) | PairState::Relayed => return None,
                 _ => {}
             }
             if tokio::time::timeout_at(until, changed).await.is_err() {
-                return Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "ranks {} and {peer} were still trying to connect at the deadline",
-                        self.rank
-                    ),
-                )
-                .with_peer(peer);
+                return Some(
+                    Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "ranks {} and {peer} were still trying to connect at the deadline",
+                            self.rank
+                        ),
+                    )
+                    .with_peer(peer),
+                );
             }
         }
     }
