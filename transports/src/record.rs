@@ -1,6 +1,37 @@
 //! What the records of every network transport are, whatever their wire format: a message,
 //! an abort, or a goodbye.
 
+use bytes::{Buf, BufMut};
+use fccl_collectives::{CommId, Tag};
+
+/// Appends `tag`: communicator u64, point-to-point flag u8, sequence u64, step u32, chunk
+/// u32, little-endian.
+pub(crate) fn put_tag(b: &mut impl BufMut, tag: &Tag) {
+    b.put_u64_le(tag.comm.0);
+    b.put_u8(u8::from(tag.p2p));
+    b.put_u64_le(tag.seq);
+    b.put_u32_le(tag.step);
+    b.put_u32_le(tag.chunk);
+}
+
+/// Reads a tag written by [`put_tag`] (the caller checked that its 25 bytes are there);
+/// `None` if its point-to-point flag is neither 0 nor 1.
+pub(crate) fn get_tag(b: &mut impl Buf) -> Option<Tag> {
+    let comm = CommId(b.get_u64_le());
+    let p2p = match b.get_u8() {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
+    Some(Tag {
+        comm,
+        p2p,
+        seq: b.get_u64_le(),
+        step: b.get_u32_le(),
+        chunk: b.get_u32_le(),
+    })
+}
+
 /// The largest abort reason a record carries, in bytes.
 pub(crate) const MAX_REASON: usize = 4096;
 

@@ -17,11 +17,11 @@
 use std::collections::HashMap;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use fccl_collectives::{CommId, JobId, Rank, Secret, Tag};
+use fccl_collectives::{JobId, Rank, Secret, Tag};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::record::{Kind, MAX_REASON};
+use crate::record::{Kind, MAX_REASON, get_tag, put_tag};
 
 /// Length of a record head, the MAC included.
 pub(crate) const HEAD_LEN: usize = 71;
@@ -75,11 +75,7 @@ impl Sealer {
         b.put_u8(VERSION);
         b.put_u8(head.kind as u8);
         b.put_u32_le(head.source as u32);
-        b.put_u64_le(head.tag.comm.0);
-        b.put_u8(u8::from(head.tag.p2p));
-        b.put_u64_le(head.tag.seq);
-        b.put_u32_le(head.tag.step);
-        b.put_u32_le(head.tag.chunk);
+        put_tag(&mut b, &head.tag);
         b.put_u64_le(head.message);
         b.put_u32_le(head.part);
         b.put_u32_le(head.parts);
@@ -112,19 +108,7 @@ impl Sealer {
         }
         let kind = Kind::from_code(b.get_u8()).ok_or("unknown kind")?;
         let source = b.get_u32_le() as usize;
-        let comm = CommId(b.get_u64_le());
-        let p2p = match b.get_u8() {
-            0 => false,
-            1 => true,
-            _ => return Err("bad point-to-point flag"),
-        };
-        let tag = Tag {
-            comm,
-            p2p,
-            seq: b.get_u64_le(),
-            step: b.get_u32_le(),
-            chunk: b.get_u32_le(),
-        };
+        let tag = get_tag(&mut b).ok_or("bad point-to-point flag")?;
         let head = Head {
             kind,
             source,
@@ -231,7 +215,7 @@ mod tests {
 
     fn tag() -> Tag {
         Tag {
-            comm: CommId(9),
+            comm: fccl_collectives::CommId(9),
             p2p: true,
             seq: 77,
             step: 5,

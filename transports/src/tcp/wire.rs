@@ -15,7 +15,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use fccl_collectives::{CommId, Error, ErrorKind, Result, Tag};
 
 pub(crate) use crate::record::Kind;
-use crate::record::MAX_REASON;
+use crate::record::{MAX_REASON, get_tag, put_tag};
 
 /// Length of a record head.
 pub(crate) const HEAD_LEN: usize = 48;
@@ -57,11 +57,7 @@ impl Head {
     pub(crate) fn encode(&self) -> Bytes {
         let mut b = BytesMut::with_capacity(HEAD_LEN);
         b.put_u8(self.kind as u8);
-        b.put_u64_le(self.tag.comm.0);
-        b.put_u8(u8::from(self.tag.p2p));
-        b.put_u64_le(self.tag.seq);
-        b.put_u32_le(self.tag.step);
-        b.put_u32_le(self.tag.chunk);
+        put_tag(&mut b, &self.tag);
         b.put_u64_le(self.len);
         b.put_bytes(0, HEAD_LEN - b.len());
         b.freeze()
@@ -85,19 +81,7 @@ impl Head {
         let code = b.get_u8();
         let kind =
             Kind::from_code(code).ok_or_else(|| bad(format!("unknown record kind {code}")))?;
-        let comm = CommId(b.get_u64_le());
-        let p2p = match b.get_u8() {
-            0 => false,
-            1 => true,
-            f => return Err(bad(format!("point-to-point flag {f}"))),
-        };
-        let tag = Tag {
-            comm,
-            p2p,
-            seq: b.get_u64_le(),
-            step: b.get_u32_le(),
-            chunk: b.get_u32_le(),
-        };
+        let tag = get_tag(&mut b).ok_or_else(|| bad("bad point-to-point flag".into()))?;
         let len = b.get_u64_le();
         let limit = match kind {
             Kind::Data => MAX_PAYLOAD,
