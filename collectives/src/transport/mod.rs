@@ -52,14 +52,30 @@ impl LinkProfile {
 }
 
 /// Put-once, read-many objects and counters, offered by store-like media for store-native
-/// algorithms (broadcast by one put, barrier by a counter).
+/// algorithms (broadcast by one put and N-1 gets, barrier by a counter, allreduce by
+/// scatter-reduce).
+///
+/// Objects and counters are named by a [`Tag`] (communicator, op sequence, step, chunk), so
+/// the names of one call never meet another's; the transport places them under its job's
+/// prefix. Objects are also named by their owner, the one rank that puts them. Every object
+/// and counter expires on its own (a crashed job leaves nothing for long), but an algorithm
+/// removes what it made once the last reader is done, and the transport's `close` removes
+/// what this rank put and nobody removed.
 pub trait SharedObjects: Send + Sync {
-    /// Stores `value` under `key` once.
-    fn put<'a>(&'a self, key: &'a str, value: Bytes) -> BoxFuture<'a, Result<()>>;
-    /// Waits until `key` exists, then reads it.
-    fn get<'a>(&'a self, key: &'a str, deadline: Instant) -> BoxFuture<'a, Result<Bytes>>;
-    /// Adds `delta` to the counter `key` and returns the new value.
-    fn add<'a>(&'a self, key: &'a str, delta: i64) -> BoxFuture<'a, Result<i64>>;
+    /// Stores `value` as this rank's object `tag`. Each rank puts a given tag once.
+    fn put(&self, tag: Tag, value: Bytes) -> BoxFuture<'_, Result<()>>;
+    /// Waits until `owner` has put its object `tag`, then reads it. Fails with `Timeout` at
+    /// `deadline`, and with `Remote` once `tag.comm` is aborted or `owner` is gone.
+    fn get(&self, owner: Rank, tag: Tag, deadline: Instant) -> BoxFuture<'_, Result<Bytes>>;
+    /// Removes `owner`'s object `tag` (removing what is not there is not an error).
+    fn remove(&self, owner: Rank, tag: Tag) -> BoxFuture<'_, Result<()>>;
+    /// Adds `delta` to the counter `tag` (which starts at 0) and returns the new value.
+    fn add(&self, tag: Tag, delta: i64) -> BoxFuture<'_, Result<i64>>;
+    /// Waits until the counter `tag` is at least `at_least` and returns its value; fails as
+    /// [`SharedObjects::get`] does.
+    fn wait_for(&self, tag: Tag, at_least: i64, deadline: Instant) -> BoxFuture<'_, Result<i64>>;
+    /// Removes the counter `tag` (removing what is not there is not an error).
+    fn remove_counter(&self, tag: Tag) -> BoxFuture<'_, Result<()>>;
 }
 
 /// A reliable, keyed message link between the ranks (numbered `0..size`) of one job.
