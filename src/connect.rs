@@ -47,9 +47,22 @@ pub const SIZE_ENV: &str = "FCCL_SIZE";
 pub async fn connect(job: &JobSpec, rank: Rank) -> Result<Communicator> {
     job.validate()?;
     job.check_rank(rank)?;
-    let transport: Arc<dyn Transport> = match Scheme::of(&job.transport) {
+    let specs = media_specs(&job.transport);
+    let joins = specs.iter().map(|spec| connect_medium(job, rank, spec));
+    let media = futures_util::future::join_all(joins)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    let mut comm = Communicator::with_media(media)?;
+    comm.set_timeout(job.timeout);
+    Ok(comm)
+}
+
+/// Joins one medium of `job` (one part of its spec) as `rank`.
+async fn connect_medium(job: &JobSpec, rank: Rank, spec: &str) -> Result<Arc<dyn Transport>> {
+    let transport: Arc<dyn Transport> = match Scheme::of(spec) {
         Scheme::Tcp => {
-            let spec = TcpSpec::parse(&job.transport)?;
+            let spec = TcpSpec::parse(spec)?;
             match &spec.fallback {
                 None => Arc::new(TcpTransport::connect_here(job, rank, &spec).await?),
                 Some(fallback) if fallback.starts_with("redis://") => {
@@ -70,7 +83,7 @@ pub async fn connect(job: &JobSpec, rank: Rank) -> Result<Communicator> {
             }
         }
         Scheme::Redis => {
-            Arc::new(RedisTransport::connect(job, rank, &RedisSpec::parse(&job.transport)?).await?)
+            Arc::new(RedisTransport::connect(job, rank, &RedisSpec::parse(spec)?).await?)
         }
         Scheme::TcpEmbedded => {
             return Err(Error::invalid(
@@ -93,9 +106,7 @@ pub async fn connect(job: &JobSpec, rank: Rank) -> Result<Communicator> {
             ));
         }
     };
-    let mut comm = Communicator::new(transport);
-    comm.set_timeout(job.timeout);
-    Ok(comm)
+    Ok(transport)
 }
 
 /// Joins the job this process was started for: reads the job string from `FCCL_JOB` and
@@ -207,24 +218,68 @@ impl<'a> Scheme<'a> {
         } else if spec.starts_with("redis://") {
             Scheme::Redis
         } else {
-            Scheme::Other(transport_name(spec))
+            Scheme::Other(scheme(spec))
         }
     }
 }
 
-/// The name of a transport spec for reports: its scheme, without address or options.
+/// The name of a transport spec for reports: its scheme, without address or options (the
+/// schemes of every medium, joined by `+`, for a spec of several).
 ///
 /// ```
 /// assert_eq!(fccl::transport_name("tcp://127.0.0.1:4000?mesh=full"), "tcp");
 /// assert_eq!(fccl::transport_name("tcp?mesh=full"), "tcp");
 /// assert_eq!(fccl::transport_name("local"), "local");
+/// assert_eq!(fccl::transport_name("tcp://h:1+redis://h:2"), "tcp+redis");
 /// ```
-pub fn transport_name(spec: &str) -> &str {
-    let end = spec
+pub fn transport_name(spec: &str) -> String {
+    media_specs(spec)
+        .into_iter()
+        .map(scheme)
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+/// The scheme of one medium's spec: what comes before `://` or `?`.
+fn scheme(medium: &str) -> &str {
+    let end = medium
         .find("://")
-        .or_else(|| spec.find('?'))
-        .unwrap_or(spec.len());
-    &spec[..end]
+        .or_else(|| medium.find('?'))
+        .unwrap_or(medium.len());
+    &medium[..end]
+}
+
+/// The schemes a medium of a spec of several may start with, after its `+`.
+const MEDIUM_STARTS: [&str; 6] = [
+    "tcp://",
+    "tcp?",
+    "redis://",
+    "memcached://",
+    "sqs://",
+    "local",
+];
+
+/// The media of a transport spec: `A+B+...` split before every `+` that starts another
+/// medium (`+tcp`, `+tcp://`, `+redis://`, `+memcached://`, `+sqs://`, `+local`), so a `+`
+/// inside one medium's spec (a password, say) stays where it is.
+///
+/// ```
+/// assert_eq!(fccl::media_specs("tcp://h:1"), ["tcp://h:1"]);
+/// assert_eq!(fccl::media_specs("tcp+redis://u:a+b@h:2"), ["tcp", "redis://u:a+b@h:2"]);
+/// ```
+pub fn media_specs(spec: &str) -> Vec<&str> {
+    let mut media = Vec::new();
+    let mut start = 0;
+    for (i, _) in spec.match_indices('+') {
+        let rest = &spec[i + 1..];
+        let is_tcp = rest == "tcp" || rest.starts_with("tcp+");
+        if is_tcp || MEDIUM_STARTS.iter().any(|m| rest.starts_with(m)) {
+            media.push(&spec[start..i]);
+            start = i + 1;
+        }
+    }
+    media.push(&spec[start..]);
+    media
 }
 
 #[cfg(test)]

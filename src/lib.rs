@@ -4,6 +4,6 @@ mod connect;
 pub mod launch;
 
 pub use connect::{
-    JOB_ENV, RANK_ENV, SIZE_ENV, connect, init_from_env, job_from_env, transport_name,
+    JOB_ENV, RANK_ENV, SIZE_ENV, connect, init_from_env, job_from_env, media_specs, transport_name,
 };
 pub use fccl_collectives::*;

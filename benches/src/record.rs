@@ -22,6 +22,10 @@ pub struct BenchRecord {
     pub count: usize,
     /// The algorithm that ran (`ring`, `binomial`, ..., `p2p` for sendrecv).
     pub algorithm: String,
+    /// The medium the algorithm ran over (`tcp`, `redis`, ...): one of the transport's
+    /// media when it has several.
+    #[serde(default)]
+    pub medium: String,
     /// Timed iterations.
     pub iters: usize,
     /// Median time of an iteration in microseconds; each iteration's time is the slowest

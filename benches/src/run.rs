@@ -90,6 +90,7 @@ async fn run_point<T: Element>(
     let mut times_us = Vec::with_capacity(spec.iters + 2);
     let mut first_wrong: Option<usize> = None;
     let mut algorithm = String::new();
+    let mut medium = String::new();
     for call in 0..calls {
         let checked = call == 0 || call == calls - 1;
         case.prepare(checked);
@@ -102,6 +103,10 @@ async fn run_point<T: Element>(
         }
         if call == 0 {
             algorithm = algorithm_name(comm, spec.collective);
+            medium = comm
+                .last_medium()
+                .unwrap_or_else(|| comm.transport().name())
+                .to_string();
         }
         if checked {
             if spec.inject_fault && call == calls - 1 && rank == fault_rank {
@@ -133,6 +138,7 @@ async fn run_point<T: Element>(
         bytes: shape.bytes,
         count: shape.count,
         algorithm,
+        medium,
         iters: spec.iters,
         time_us: time.median,
         time_us_min: time.min,

@@ -14,9 +14,14 @@ pub fn header(spec: &BenchSpec, ranks: usize) -> String {
     } else {
         String::new()
     };
+    let media = if spec.transport.contains('+') {
+        " (shown as algorithm@medium)"
+    } else {
+        ""
+    };
     format!(
         "# fccl bench {}: transport {}, {ranks} ranks, {}{op}, {} iterations after {} warm-up, \
-         algorithm {algorithm}\n#\n{}\n{}",
+         algorithm {algorithm}{media}\n#\n{}\n{}",
         spec.collective,
         spec.transport,
         spec.dtype,
@@ -78,9 +83,15 @@ pub fn row(r: &BenchRecord) -> String {
     let bw = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"));
     let (algbw, busbw) = (bw(r.algbw_gbps), bw(r.busbw_gbps));
     let correct = if r.correct { "yes" } else { "NO" };
+    // With several media, which one each size used.
+    let algorithm = if r.transport.contains('+') {
+        format!("{}@{}", r.algorithm, r.medium)
+    } else {
+        r.algorithm.clone()
+    };
     format!(
         " {:>12} {:>12} {:>5} {:>5}  {:<22}{:>10.2} {:>10.2} {:>10.2} {algbw:>8} {busbw:>8}  {correct}",
-        r.bytes, r.count, r.dtype, r.op, r.algorithm, r.time_us, r.time_us_min, r.time_us_max,
+        r.bytes, r.count, r.dtype, r.op, algorithm, r.time_us, r.time_us_min, r.time_us_max,
     )
 }
 
@@ -99,6 +110,7 @@ mod tests {
             bytes: 1024,
             count: 256,
             algorithm: "ring".into(),
+            medium: "local".into(),
             iters: 20,
             time_us: 12.5,
             time_us_min: 10.0,
@@ -132,5 +144,9 @@ mod tests {
         barrier.algbw_gbps = None;
         barrier.correct = false;
         assert!(row(&barrier).contains(" - ") && row(&barrier).ends_with("NO"));
+        let mut mixed = record();
+        (mixed.transport, mixed.medium) = ("tcp+redis".into(), "redis".into());
+        assert!(row(&mixed).contains(" ring@redis "), "{}", row(&mixed));
+        assert!(!line.contains('@'), "{line}");
     }
 }

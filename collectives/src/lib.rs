@@ -32,7 +32,9 @@ mod types;
 pub use algorithms::Algorithm;
 pub use algorithms::cost::{CostInput, Traffic};
 pub use collective::Collective;
-pub use comm::{Communicator, DEFAULT_TIMEOUT, OpOptions, WithOptions};
+pub use comm::{
+    Communicator, DEFAULT_TIMEOUT, Hint, OpOptions, Plan, USD_PER_RANK_SECOND, WithOptions,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use frame::{CommId, Tag};
 pub use job::{JobId, JobSpec, Secret};

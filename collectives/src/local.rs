@@ -41,21 +41,32 @@ where
     Fut: Future<Output = R>,
     R: Send,
 {
+    run_comms(endpoints.into_iter().map(Communicator::new).collect(), f)
+}
+
+/// Like [`run`], on communicators made by the caller (one per rank, in rank order), say
+/// over several media ([`Communicator::with_media`]).
+pub fn run_comms<F, Fut, R>(comms: Vec<Communicator>, f: F) -> Vec<R>
+where
+    F: Fn(Communicator) -> Fut + Sync,
+    Fut: Future<Output = R>,
+    R: Send,
+{
     let f = &f;
     let outcomes: Vec<std::thread::Result<R>> = std::thread::scope(|s| {
-        let handles: Vec<_> = endpoints
+        let handles: Vec<_> = comms
             .into_iter()
-            .map(|endpoint| {
+            .map(|comm| {
                 std::thread::Builder::new()
-                    .name(format!("fccl-rank-{}", endpoint.rank()))
+                    .name(format!("fccl-rank-{}", comm.rank()))
                     .spawn_scoped(s, move || {
                         let rt = tokio::runtime::Builder::new_current_thread()
                             .enable_all()
                             .build()
                             .expect("a tokio runtime for the rank");
-                        // The endpoint moves into the communicator and is dropped with it when
-                        // the rank's future ends, so waiting peers learn that it left.
-                        rt.block_on(f(Communicator::new(endpoint)))
+                        // The endpoints move into the communicator and are dropped with it
+                        // when the rank's future ends, so waiting peers learn that it left.
+                        rt.block_on(f(comm))
                     })
                     .expect("a thread for the rank")
             })

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use clap::Args;
 use fccl::launch::local::{Exit, LocalLaunch, StdoutMode};
-use fccl::{JobSpec, Rank};
+use fccl::{Hint, JobSpec, Rank};
 use fccl_benches::sizes::{parse_sizes, shapes};
 use fccl_benches::{BenchRecord, BenchSpec, Event, run, table};
 use fccl_collectives::{Algorithm, Collective, DataType, Error, ErrorKind, ReduceOp, local};
@@ -53,10 +53,17 @@ pub(crate) struct BenchArgs {
     ranks: Option<u32>,
     /// Transport spec: `tcp` runs each rank as a process of this program, connected by TCP
     /// through an embedded rendezvous server (`tcp?mesh=full` connects every pair up front);
-    /// tcp://HOST:PORT uses a running `fccl rendezvous`; `local` runs the ranks as threads
-    /// of this process. As one rank of a job (FCCL_RANK set), the job's transport counts.
+    /// tcp://HOST:PORT uses a running `fccl rendezvous`; redis://HOST:PORT goes through a
+    /// Redis server; several media joined by `+` (`tcp+redis://HOST:PORT`) let each size
+    /// run over the medium the cost model favours (shown as algorithm@medium); `local` runs
+    /// the ranks as threads of this process. As one rank of a job (FCCL_RANK set), the job's
+    /// transport counts.
     #[arg(long, value_name = "SPEC", default_value = "tcp")]
     transport: String,
+    /// With several media: choose each size's medium for the least time (`fast`) or the
+    /// fewest dollars (`cheap`).
+    #[arg(long, default_value = "fast")]
+    hint: Hint,
     /// Sizes in bytes: MIN:MAX (doubling), a list 8,1K,1M, or one size; suffixes K, M, G.
     #[arg(long, default_value = "8:16M")]
     sizes: Sizes,
@@ -199,6 +206,7 @@ fn bench_rank(args: &BenchArgs, job: &JobSpec, rank: Rank) -> ExitCode {
         if let Some(t) = timeout {
             comm.set_timeout(t);
         }
+        comm.set_hint(args.hint);
         let records = bench_comm(&mut comm, &spec, output).await;
         // Leave together: a rank that exits while peers still talk to it would reset
         // their connections.
@@ -236,10 +244,47 @@ async fn bench_comm(
         .map_err(|e| e.to_string())?;
     let mut observe = |event: Event<'_>| output.event(&event);
     let records = run(comm, spec, &mut observe).await;
+    if records.is_ok() {
+        let pairs = relayed_pairs(comm).await.map_err(|e| e.to_string())?;
+        if let Some(note) = relayed_note(&pairs) {
+            output.header(&note).map_err(|e| e.to_string())?;
+        }
+    }
     output
         .finish()
         .map_err(|e| format!("cannot write the results: {e}"))?;
     records.map_err(|e| e.to_string())
+}
+
+/// The pairs of ranks `(i, j)`, `i < j`, whose messages go through a relay rather than
+/// directly (tcp pairs that could not punch through), as every rank of `comm` sees them:
+/// each rank says which of its peers it relays to, and every rank learns all of it.
+async fn relayed_pairs(comm: &mut fccl::Communicator) -> fccl::Result<Vec<(Rank, Rank)>> {
+    let p = comm.size();
+    let mut mine = vec![0u8; p];
+    for medium in comm.media() {
+        for peer in medium.relayed_peers() {
+            mine[peer] = 1;
+        }
+    }
+    let mut all = vec![0u8; p * p];
+    comm.all_gather(&mine, &mut all).await?;
+    Ok((0..p)
+        .flat_map(|i| (i + 1..p).map(move |j| (i, j)))
+        .filter(|&(i, j)| all[i * p + j] == 1 || all[j * p + i] == 1)
+        .collect())
+}
+
+/// The report's line on relayed pairs; none when every pair is direct.
+fn relayed_note(pairs: &[(Rank, Rank)]) -> Option<String> {
+    if pairs.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = pairs.iter().map(|(i, j)| format!("{i}-{j}")).collect();
+    Some(format!(
+        "# relayed pairs (through the fallback medium, not direct): {}",
+        list.join(" ")
+    ))
 }
 
 /// Runs `spec` on `ranks` in-process ranks; rank 0 streams its records to `output`.

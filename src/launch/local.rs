@@ -120,10 +120,14 @@ impl LocalLaunch {
             return Err(Error::invalid("a job needs at least one rank"));
         }
         let (server, transport, token) = match Plan::of(&self.transport)? {
-            Plan::Embedded { options } => {
+            Plan::Embedded {
+                before,
+                options,
+                after,
+            } => {
                 let token = random_token();
                 let server = Embedded::start(&token)?;
-                let transport = format!("tcp://{}{options}", server.addr());
+                let transport = format!("{before}tcp://{}{options}{after}", server.addr());
                 (Some(server), transport, Some(token))
             }
             Plan::AsGiven => (None, self.transport.clone(), None),
@@ -305,24 +309,36 @@ impl fmt::Display for Exit {
 /// What the transport spec asks of the launcher.
 #[derive(Debug, PartialEq, Eq)]
 enum Plan {
-    /// `tcp` or `tcp?OPTIONS`: embed a rendezvous server; `options` is `?OPTIONS` or empty.
-    Embedded { options: String },
+    /// A medium `tcp` or `tcp?OPTIONS`: embed a rendezvous server; `options` is `?OPTIONS`
+    /// or empty, `before` and `after` the rest of a spec of several media (with their `+`).
+    Embedded {
+        before: String,
+        options: String,
+        after: String,
+    },
     /// Any other spec goes into the job unchanged.
     AsGiven,
 }
 
 impl Plan {
     fn of(transport: &str) -> Result<Plan> {
-        if transport == "local" {
+        let media = crate::media_specs(transport);
+        if media.contains(&"local") {
             return Err(Error::invalid(
                 "transport `local` runs ranks as threads of one process, not as processes: \
                  use tcp (the default) to run ranks as processes",
             ));
         }
-        let options = match transport.strip_prefix("tcp") {
-            Some("") => "",
-            Some(options) if options.starts_with('?') => options,
-            _ => return Ok(Plan::AsGiven),
+        let embedded = media
+            .iter()
+            .enumerate()
+            .find_map(|(i, m)| match m.strip_prefix("tcp") {
+                Some("") => Some((i, "")),
+                Some(options) if options.starts_with('?') => Some((i, options)),
+                _ => None,
+            });
+        let Some((at, options)) = embedded else {
+            return Ok(Plan::AsGiven);
         };
         // Checks the options now, with a stand-in address, rather than in every rank.
         let stand_in = format!("tcp://127.0.0.1:1{options}");
@@ -333,8 +349,12 @@ impl Plan {
                 .unwrap_or(message);
             Error::invalid(format!("transport {transport}: {why}"))
         })?;
+        let before: String = media[..at].iter().map(|m| format!("{m}+")).collect();
+        let after: String = media[at + 1..].iter().map(|m| format!("+{m}")).collect();
         Ok(Plan::Embedded {
+            before,
             options: options.to_string(),
+            after,
         })
     }
 }
@@ -595,17 +615,23 @@ mod tests {
 
     #[test]
     fn transports_plan_the_rendezvous() {
-        assert_eq!(
-            Plan::of("tcp").unwrap(),
-            Plan::Embedded {
-                options: String::new()
-            }
-        );
+        let embedded = |before: &str, options: &str, after: &str| Plan::Embedded {
+            before: before.into(),
+            options: options.into(),
+            after: after.into(),
+        };
+        assert_eq!(Plan::of("tcp").unwrap(), embedded("", "", ""));
         assert_eq!(
             Plan::of("tcp?mesh=full").unwrap(),
-            Plan::Embedded {
-                options: "?mesh=full".into()
-            }
+            embedded("", "?mesh=full", "")
+        );
+        assert_eq!(
+            Plan::of("tcp+redis://r:1").unwrap(),
+            embedded("", "", "+redis://r:1")
+        );
+        assert_eq!(
+            Plan::of("redis://r:1+tcp?mesh=full+memcached://m:2").unwrap(),
+            embedded("redis://r:1+", "?mesh=full", "+memcached://m:2")
         );
         assert_eq!(Plan::of("tcp://10.0.0.1:7000").unwrap(), Plan::AsGiven);
         assert_eq!(Plan::of("redis://r:6379").unwrap(), Plan::AsGiven);

@@ -4,7 +4,7 @@
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use crate::support::{Running, TempDir, fccl, rendezvous, run, wait};
+use crate::support::{Running, TempDir, fccl, redis_server, rendezvous, run, wait};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -206,4 +206,70 @@ fn a_rank_given_another_size_is_refused() {
         !done.stderr.contains(&job),
         "the job string leaked: {done:?}"
     );
+}
+
+/// With two media (`tcp+redis://`), every size runs over the medium the cost model favours
+/// (direct TCP, the quicker one at every size), the table says which as algorithm@medium,
+/// and the JSON names it; the results are exact.
+#[test]
+fn bench_over_two_media_names_the_medium_of_each_size() {
+    let Some((_redis, addr)) = redis_server() else {
+        return;
+    };
+    let transport = format!("tcp+redis://{addr}");
+    let done = run(
+        fccl()
+            .args(["bench", "allreduce", "-n", "3", "--transport", &transport])
+            .args([
+                "--sizes", "8,64K", "--iters", "2", "--warmup", "1", "--json", "-",
+            ]),
+        LIMIT,
+    );
+    assert!(done.status.success(), "{done:?}");
+    let records = records(&done.stdout);
+    assert_eq!(records.len(), 2, "{done:?}");
+    for r in &records {
+        assert_eq!(r["correct"], true, "{r}");
+        assert_eq!(r["transport"], "tcp+redis", "{r}");
+        assert_eq!(r["medium"], "tcp", "{r}");
+    }
+    let table = run(
+        fccl()
+            .args(["bench", "barrier", "-n", "2", "--transport", &transport])
+            .args(["--iters", "2", "--warmup", "1", "--hint", "cheap"]),
+        LIMIT,
+    );
+    assert!(table.status.success(), "{table:?}");
+    assert!(table.stdout.contains("algorithm@medium"), "{table:?}");
+    assert!(table.stdout.contains("@tcp "), "{table:?}");
+}
+
+/// With every pair relayed (`relay=always`) through a Redis fallback, the report lists the
+/// relayed pairs; over plain tcp it lists none.
+#[test]
+fn bench_shows_which_pairs_are_relayed() {
+    let Some((_redis, addr)) = redis_server() else {
+        return;
+    };
+    let transport = format!("tcp?relay=always&fallback=redis://{addr}");
+    let args = ["--sizes", "1K", "--iters", "2", "--warmup", "1"];
+    let done = run(
+        fccl()
+            .args(["bench", "allreduce", "-n", "3", "--transport", &transport])
+            .args(args),
+        LIMIT,
+    );
+    assert!(done.status.success(), "{done:?}");
+    let line = done
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("# relayed pairs"))
+        .unwrap_or_else(|| panic!("no relayed pairs line: {done:?}"));
+    assert!(line.ends_with(": 0-1 0-2 1-2"), "{line}");
+    let direct = run(
+        fccl().args(["bench", "allreduce", "-n", "3"]).args(args),
+        LIMIT,
+    );
+    assert!(direct.status.success(), "{direct:?}");
+    assert!(!direct.stdout.contains("relayed"), "{direct:?}");
 }

@@ -212,3 +212,38 @@ pub(crate) fn recording_rank(then: &str) -> String {
          mv $OUT/$FCCL_RANK-sleep.tmp $OUT/$FCCL_RANK-sleep.pid; {then}; wait"
     )
 }
+
+/// Starts a `redis-server` on a free loopback port (killed when the result drops) and
+/// waits until it accepts connections; returns it and its `HOST:PORT`. `None` when this
+/// machine has no `redis-server`, which fails under CI (`scripts/test.sh` installs it).
+pub(crate) fn redis_server() -> Option<(Running, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let child = match child {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "redis-server is not installed (scripts/test.sh installs it)"
+            );
+            eprintln!("redis-server is not installed: skipping this test");
+            return None;
+        }
+        Err(e) => panic!("cannot start redis-server: {e}"),
+    };
+    let server = Running(child);
+    let addr = format!("127.0.0.1:{port}");
+    let up = eventually(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(&addr).is_ok()
+    });
+    assert!(up, "redis-server on {addr} did not start");
+    Some((server, addr))
+}

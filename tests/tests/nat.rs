@@ -462,6 +462,9 @@ fn relayed_rank_role() {
             v.iter().enumerate().all(|(i, &x)| x == want(i)),
             "allreduce"
         );
+        for peer in comm.transport().relayed_peers() {
+            println!("relayed {peer}");
+        }
         comm.close().await.unwrap();
     });
     println!("done");
@@ -513,5 +516,12 @@ fn symmetric_nats_relay_through_the_redis_fallback() {
             out.success() && out.stdout.contains("done"),
             "rank {r} failed: {out:?}"
         );
+        // The one pair, behind two symmetric NATs, is relayed, and each side says so.
+        let relayed: Vec<&str> = out
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("relayed "))
+            .collect();
+        assert_eq!(relayed, [(1 - r).to_string()], "rank {r}: {out:?}");
     }
 }

@@ -1,6 +1,6 @@
 //! The collective operations: validate, select, run, finish.
 
-use super::Communicator;
+use super::{Communicator, Plan};
 use crate::algorithms::blocks::Blocks;
 use crate::algorithms::{
     allgather, allreduce, alltoall, alltoallv, barrier, broadcast, gather, reduce, reduce_scatter,
@@ -38,8 +38,8 @@ impl Communicator {
         op: impl Into<Reduction<T>>,
     ) -> Result<()> {
         let op = op.into();
-        let alg = self.plan_all_reduce(buf.len(), &op)?;
-        self.run_all_reduce(alg, buf, &op).await
+        let plan = self.plan_all_reduce(buf.len(), &op)?;
+        self.run_all_reduce(plan, buf, &op).await
     }
 
     /// Reduces `send` across all ranks into `recv` (same length); every rank gets the result.
@@ -51,28 +51,26 @@ impl Communicator {
     ) -> Result<()> {
         let op = op.into();
         check_len("the receive buffer", recv.len(), send.len())?;
-        let alg = self.plan_all_reduce(send.len(), &op)?;
+        let plan = self.plan_all_reduce(send.len(), &op)?;
         recv.copy_from_slice(send);
-        self.run_all_reduce(alg, recv, &op).await
+        self.run_all_reduce(plan, recv, &op).await
     }
 
-    fn plan_all_reduce<T: Element>(
-        &self,
-        count: usize,
-        op: &Reduction<T>,
-    ) -> Result<crate::Algorithm> {
+    fn plan_all_reduce<T: Element>(&self, count: usize, op: &Reduction<T>) -> Result<Plan> {
+        let p = self.size();
         self.plan(
             Collective::AllReduce,
             allreduce::ALGORITHMS,
             count * size_of::<T>(),
             op.is_commutative(),
             allreduce::cost,
+            &|a, _| allreduce::traffic(a, p, count, size_of::<T>()),
         )
     }
 
     async fn run_all_reduce<T: Element>(
         &mut self,
-        alg: crate::Algorithm,
+        plan: Plan,
         buf: &mut [T],
         op: &Reduction<T>,
     ) -> Result<()> {
@@ -82,9 +80,9 @@ impl Communicator {
             op.wire_code(),
             0,
             buf.len(),
-            Some(alg),
+            plan,
         );
-        let result = allreduce::run(alg, &self.ctx(&call), buf, op).await;
+        let result = allreduce::run(plan.algorithm, &self.ctx(&call), buf, op).await;
         self.end(Collective::AllReduce, result).await?;
         op.finish(buf, self.size());
         Ok(())
@@ -114,12 +112,14 @@ impl Communicator {
             _ => None,
         };
         let bytes = std::mem::size_of_val(send);
-        let alg = self.plan(
+        let (p, count, commutative) = (self.size(), send.len(), op.is_commutative());
+        let plan = self.plan(
             c,
             reduce::ALGORITHMS,
             bytes,
-            op.is_commutative(),
+            commutative,
             reduce::cost,
+            &|a, l| reduce::traffic(a, p, count, size_of::<T>(), root, commutative, l),
         )?;
         let mut scratch;
         let buf: &mut [T] = match recv {
@@ -132,8 +132,8 @@ impl Communicator {
                 &mut scratch
             }
         };
-        let call = self.start(c, T::DTYPE, op.wire_code(), root, send.len(), Some(alg));
-        let result = reduce::run(alg, &self.ctx(&call), buf, &op, root).await;
+        let call = self.start(c, T::DTYPE, op.wire_code(), root, send.len(), plan);
+        let result = reduce::run(plan.algorithm, &self.ctx(&call), buf, &op, root).await;
         self.end(c, result).await?;
         if at_root {
             op.finish(buf, self.size());
@@ -146,9 +146,17 @@ impl Communicator {
         let c = Collective::Broadcast;
         self.check_rank("root", root)?;
         let bytes = std::mem::size_of_val(buf);
-        let alg = self.plan(c, broadcast::ALGORITHMS, bytes, true, broadcast::cost)?;
-        let call = self.start(c, T::DTYPE, 0, root, buf.len(), Some(alg));
-        let result = broadcast::run(alg, &self.ctx(&call), buf, root).await;
+        let (p, count) = (self.size(), buf.len());
+        let plan = self.plan(
+            c,
+            broadcast::ALGORITHMS,
+            bytes,
+            true,
+            broadcast::cost,
+            &|a, _| broadcast::traffic(a, p, count, size_of::<T>(), root),
+        )?;
+        let call = self.start(c, T::DTYPE, 0, root, buf.len(), plan);
+        let result = broadcast::run(plan.algorithm, &self.ctx(&call), buf, root).await;
         self.end(c, result).await
     }
 
@@ -165,17 +173,19 @@ impl Communicator {
         let p = self.size();
         check_len("the send buffer", send.len(), p * recv.len())?;
         let bytes = std::mem::size_of_val(send);
-        let alg = self.plan(
+        let blocks = Blocks::uniform(p, recv.len());
+        let plan = self.plan(
             c,
             reduce_scatter::ALGORITHMS,
             bytes,
             op.is_commutative(),
             reduce_scatter::cost,
+            &|a, _| reduce_scatter::traffic(a, &blocks, size_of::<T>()),
         )?;
-        let blocks = Blocks::uniform(p, recv.len());
         let mut work = send.to_vec();
-        let call = self.start(c, T::DTYPE, op.wire_code(), 0, recv.len(), Some(alg));
-        let result = reduce_scatter::run(alg, &self.ctx(&call), &mut work, &blocks, &op).await;
+        let call = self.start(c, T::DTYPE, op.wire_code(), 0, recv.len(), plan);
+        let result =
+            reduce_scatter::run(plan.algorithm, &self.ctx(&call), &mut work, &blocks, &op).await;
         self.end(c, result).await?;
         recv.copy_from_slice(&work[blocks.range(self.rank)]);
         op.finish(recv, p);
@@ -189,11 +199,18 @@ impl Communicator {
         let p = self.size();
         check_len("the receive buffer", recv.len(), p * send.len())?;
         let bytes = std::mem::size_of_val(recv);
-        let alg = self.plan(c, allgather::ALGORITHMS, bytes, true, allgather::cost)?;
         let blocks = Blocks::uniform(p, send.len());
+        let plan = self.plan(
+            c,
+            allgather::ALGORITHMS,
+            bytes,
+            true,
+            allgather::cost,
+            &|a, _| allgather::traffic(a, &blocks, size_of::<T>()),
+        )?;
         recv[blocks.range(self.rank)].copy_from_slice(send);
-        let call = self.start(c, T::DTYPE, 0, 0, send.len(), Some(alg));
-        let result = allgather::run(alg, &self.ctx(&call), recv, &blocks).await;
+        let call = self.start(c, T::DTYPE, 0, 0, send.len(), plan);
+        let result = allgather::run(plan.algorithm, &self.ctx(&call), recv, &blocks).await;
         self.end(c, result).await
     }
 
@@ -211,9 +228,16 @@ impl Communicator {
         }
         let block = send.len() / p;
         let bytes = std::mem::size_of_val(send);
-        let alg = self.plan(c, alltoall::ALGORITHMS, bytes, true, alltoall::cost)?;
-        let call = self.start(c, T::DTYPE, 0, 0, block, Some(alg));
-        let result = alltoall::run(alg, &self.ctx(&call), send, recv, block).await;
+        let plan = self.plan(
+            c,
+            alltoall::ALGORITHMS,
+            bytes,
+            true,
+            alltoall::cost,
+            &|a, _| alltoall::traffic(a, p, block, size_of::<T>()),
+        )?;
+        let call = self.start(c, T::DTYPE, 0, 0, block, plan);
+        let result = alltoall::run(plan.algorithm, &self.ctx(&call), send, recv, block).await;
         self.end(c, result).await
     }
 
@@ -244,10 +268,26 @@ impl Communicator {
             )));
         }
         let bytes = sends * size_of::<T>();
-        let alg = self.plan(c, alltoallv::ALGORITHMS, bytes, true, alltoallv::cost)?;
-        let call = self.start(c, T::DTYPE, 0, 0, 0, Some(alg));
-        let result =
-            alltoallv::run(alg, &self.ctx(&call), send, send_counts, recv, recv_counts).await;
+        // The dollar estimate assumes every rank sends as this one does.
+        let counts = vec![send_counts.to_vec(); p];
+        let plan = self.plan(
+            c,
+            alltoallv::ALGORITHMS,
+            bytes,
+            true,
+            alltoallv::cost,
+            &|a, _| alltoallv::traffic(a, &counts, size_of::<T>()),
+        )?;
+        let call = self.start(c, T::DTYPE, 0, 0, 0, plan);
+        let result = alltoallv::run(
+            plan.algorithm,
+            &self.ctx(&call),
+            send,
+            send_counts,
+            recv,
+            recv_counts,
+        )
+        .await;
         self.end(c, result).await
     }
 
@@ -274,9 +314,12 @@ impl Communicator {
             _ => None,
         };
         let bytes = p * std::mem::size_of_val(send);
-        let alg = self.plan(c, gather::ALGORITHMS, bytes, true, gather::cost)?;
-        let call = self.start(c, T::DTYPE, 0, root, send.len(), Some(alg));
-        let result = gather::run(alg, &self.ctx(&call), send, recv, root).await;
+        let count = send.len();
+        let plan = self.plan(c, gather::ALGORITHMS, bytes, true, gather::cost, &|a, _| {
+            gather::traffic(a, p, count, size_of::<T>())
+        })?;
+        let call = self.start(c, T::DTYPE, 0, root, send.len(), plan);
+        let result = gather::run(plan.algorithm, &self.ctx(&call), send, recv, root).await;
         self.end(c, result).await
     }
 
@@ -303,9 +346,17 @@ impl Communicator {
             _ => None,
         };
         let bytes = p * std::mem::size_of_val(recv);
-        let alg = self.plan(c, scatter::ALGORITHMS, bytes, true, scatter::cost)?;
-        let call = self.start(c, T::DTYPE, 0, root, recv.len(), Some(alg));
-        let result = scatter::run(alg, &self.ctx(&call), send, recv, root).await;
+        let count = recv.len();
+        let plan = self.plan(
+            c,
+            scatter::ALGORITHMS,
+            bytes,
+            true,
+            scatter::cost,
+            &|a, _| scatter::traffic(a, p, count, size_of::<T>()),
+        )?;
+        let call = self.start(c, T::DTYPE, 0, root, recv.len(), plan);
+        let result = scatter::run(plan.algorithm, &self.ctx(&call), send, recv, root).await;
         self.end(c, result).await
     }
 
@@ -340,9 +391,18 @@ impl Communicator {
         check_len("the receive buffer", recv.len(), send.len())?;
         let inclusive = c == Collective::Scan;
         let bytes = std::mem::size_of_val(send);
-        let alg = self.plan(c, scan::ALGORITHMS, bytes, op.is_commutative(), scan::cost)?;
-        let call = self.start(c, T::DTYPE, op.wire_code(), 0, send.len(), Some(alg));
-        let result = scan::run(alg, &self.ctx(&call), send, recv, &op, inclusive).await;
+        let (p, count) = (self.size(), send.len());
+        let commutative = op.is_commutative();
+        let plan = self.plan(
+            c,
+            scan::ALGORITHMS,
+            bytes,
+            commutative,
+            scan::cost,
+            &|a, _| scan::traffic(a, p, count, size_of::<T>(), inclusive),
+        )?;
+        let call = self.start(c, T::DTYPE, op.wire_code(), 0, send.len(), plan);
+        let result = scan::run(plan.algorithm, &self.ctx(&call), send, recv, &op, inclusive).await;
         self.end(c, result).await?;
         let terms = if inclusive { self.rank + 1 } else { self.rank };
         if terms > 0 {
@@ -354,9 +414,12 @@ impl Communicator {
     /// Returns once every rank has called `barrier`.
     pub async fn barrier(&mut self) -> Result<()> {
         let c = Collective::Barrier;
-        let alg = self.plan(c, barrier::ALGORITHMS, 0, true, barrier::cost)?;
-        let call = self.start(c, crate::DataType::Uint8, 0, 0, 0, Some(alg));
-        let result = barrier::run(alg, &self.ctx(&call)).await;
+        let p = self.size();
+        let plan = self.plan(c, barrier::ALGORITHMS, 0, true, barrier::cost, &|a, _| {
+            barrier::traffic(a, p)
+        })?;
+        let call = self.start(c, crate::DataType::Uint8, 0, 0, 0, plan);
+        let result = barrier::run(plan.algorithm, &self.ctx(&call)).await;
         self.end(c, result).await
     }
 }

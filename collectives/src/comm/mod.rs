@@ -5,7 +5,7 @@ mod options;
 mod p2p;
 mod split;
 
-pub use options::{OpOptions, WithOptions};
+pub use options::{Hint, OpOptions, WithOptions};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::algorithms::Algorithm;
 use crate::algorithms::context::OpCtx;
-use crate::algorithms::cost::CostInput;
+use crate::algorithms::cost::{CostInput, Traffic};
 use crate::algorithms::selector;
 use crate::collective::Collective;
 use crate::error::{Error, Result};
@@ -26,6 +26,11 @@ use crate::types::{DataType, Rank};
 /// How long a collective waits for a peer unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What one rank costs per second while it runs a collective, for the [`Hint::Cheap`]
+/// estimate: a 2 GB x86 AWS Lambda function at the list price of $0.0000166667 per GB-second
+/// (aws.amazon.com/lambda/pricing, us-east-1, 2026).
+pub const USD_PER_RANK_SECOND: f64 = 2.0 * 0.000_016_666_7;
+
 /// A group of ranks that run collectives together, like an MPI communicator.
 ///
 /// Collectives take `&mut self`, so each rank issues them one at a time and in program
@@ -34,7 +39,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// [`ErrorKind::InvalidArgument`] poisons the communicator: later calls fail at once, and the
 /// other ranks are told so that they fail fast too.
 pub struct Communicator {
-    transport: Arc<dyn Transport>,
+    /// The media, the first one the primary (point-to-point messages and reports).
+    media: Arc<[Arc<dyn Transport>]>,
     id: CommId,
     /// Transport rank of each communicator rank.
     members: Arc<[Rank]>,
@@ -44,15 +50,27 @@ pub struct Communicator {
     hard_deadline: Option<Instant>,
     poisoned: Option<Error>,
     options: OpOptions,
-    last_algorithm: Option<Algorithm>,
+    hint: Hint,
+    last_plan: Option<Plan>,
     p2p_sent: HashMap<(Rank, u32), u64>,
     p2p_received: HashMap<(Rank, u32), u64>,
 }
 
-/// One call in progress: its header template and deadline.
+/// What the selector chose for a call: an algorithm, and the medium it runs over (an
+/// index into the communicator's media).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The algorithm.
+    pub algorithm: Algorithm,
+    /// The medium: an index into [`Communicator::media`].
+    pub medium: usize,
+}
+
+/// One call in progress: its header template, deadline and medium.
 struct Call {
     header: Header,
     deadline: Instant,
+    medium: usize,
 }
 
 impl std::fmt::Debug for Communicator {
@@ -71,17 +89,44 @@ impl Communicator {
     pub fn new(transport: Arc<dyn Transport>) -> Communicator {
         let members: Arc<[Rank]> = (0..transport.size()).collect();
         let rank = transport.rank();
-        Communicator::with_members(transport, CommId::WORLD, members, rank)
+        Communicator::with_members(Arc::new([transport]), CommId::WORLD, members, rank)
+    }
+
+    /// The communicator over every rank of a job joined through several media (say direct
+    /// TCP and a Redis server, as FMI's channel policy mixes them): every collective runs
+    /// over the medium whose cost model the [`Hint`] favours; point-to-point messages go over
+    /// the first. Every medium must be an endpoint of the same rank of the same job.
+    pub fn with_media(media: Vec<Arc<dyn Transport>>) -> Result<Communicator> {
+        let Some(first) = media.first() else {
+            return Err(Error::invalid("a communicator needs at least one medium"));
+        };
+        let (rank, size) = (first.rank(), first.size());
+        if let Some(odd) = media.iter().find(|m| m.rank() != rank || m.size() != size) {
+            return Err(Error::invalid(format!(
+                "every medium must be rank {rank} of {size} ranks, but a {} medium is rank {} \
+                 of {}",
+                odd.name(),
+                odd.rank(),
+                odd.size()
+            )));
+        }
+        let members: Arc<[Rank]> = (0..size).collect();
+        Ok(Communicator::with_members(
+            media.into(),
+            CommId::WORLD,
+            members,
+            rank,
+        ))
     }
 
     fn with_members(
-        transport: Arc<dyn Transport>,
+        media: Arc<[Arc<dyn Transport>]>,
         id: CommId,
         members: Arc<[Rank]>,
         rank: Rank,
     ) -> Communicator {
         Communicator {
-            transport,
+            media,
             id,
             members,
             rank,
@@ -90,7 +135,8 @@ impl Communicator {
             hard_deadline: None,
             poisoned: None,
             options: OpOptions::default(),
-            last_algorithm: None,
+            hint: Hint::Fast,
+            last_plan: None,
             p2p_sent: HashMap::new(),
             p2p_received: HashMap::new(),
         }
@@ -126,19 +172,40 @@ impl Communicator {
         self.hard_deadline = deadline;
     }
 
-    /// The transport's link profile.
+    /// The primary transport's link profile.
     pub fn profile(&self) -> LinkProfile {
-        self.transport.profile()
+        self.transport().profile()
     }
 
-    /// The transport.
+    /// The primary transport (the first medium).
     pub fn transport(&self) -> &Arc<dyn Transport> {
-        &self.transport
+        &self.media[0]
+    }
+
+    /// Every medium, the primary first.
+    pub fn media(&self) -> &[Arc<dyn Transport>] {
+        &self.media
+    }
+
+    /// What the selector optimises when there are several media.
+    pub fn hint(&self) -> Hint {
+        self.hint
+    }
+
+    /// Sets what the selector optimises when there are several media: time or dollars.
+    /// Every rank must set the same hint, since it decides which medium a call uses.
+    pub fn set_hint(&mut self, hint: Hint) {
+        self.hint = hint;
     }
 
     /// The algorithm the last collective ran, for reports such as `fccl bench`'s.
     pub fn last_algorithm(&self) -> Option<Algorithm> {
-        self.last_algorithm
+        self.last_plan.map(|p| p.algorithm)
+    }
+
+    /// The name of the medium the last collective ran over ([`Transport::name`]).
+    pub fn last_medium(&self) -> Option<&'static str> {
+        self.last_plan.map(|p| self.media[p.medium].name())
     }
 
     /// The error that poisoned the communicator, if one did.
@@ -162,10 +229,13 @@ impl Communicator {
         WithOptions::new(self, options)
     }
 
-    /// Leaves the job: releases what the transport holds for this rank. Other communicators
-    /// on the same transport stop working too.
+    /// Leaves the job: releases what every medium holds for this rank. Other communicators
+    /// on the same media stop working too. Every medium is closed; the first error is
+    /// returned.
     pub async fn close(self) -> Result<()> {
-        self.transport.close().await
+        let closes = self.media.iter().map(|m| m.close());
+        let results = futures_util::future::join_all(closes).await;
+        results.into_iter().collect::<Result<Vec<()>>>().map(|_| ())
     }
 
     /// Fails at once if the communicator is poisoned.
@@ -190,7 +260,10 @@ impl Communicator {
         Ok(())
     }
 
-    /// Checks that the communicator is usable and picks the algorithm; no side effects.
+    /// Checks that the communicator is usable and picks the algorithm and the medium: on
+    /// each medium the selector's choice, then the medium whose estimate the hint favours
+    /// (the first on a tie). `traffic` gives an algorithm's requests and bytes on a medium,
+    /// for the dollar estimate. No side effects.
     fn plan(
         &self,
         collective: Collective,
@@ -198,18 +271,47 @@ impl Communicator {
         bytes: usize,
         commutative: bool,
         cost: fn(Algorithm, &CostInput) -> Option<f64>,
-    ) -> Result<Algorithm> {
+        traffic: &dyn Fn(Algorithm, &LinkProfile) -> Traffic,
+    ) -> Result<Plan> {
         self.check_usable(collective)?;
-        let input = CostInput {
-            ranks: self.size(),
-            bytes,
-            profile: self.transport.profile(),
-            commutative,
-        };
-        selector::select(collective, offered, self.options.algorithm, |a| {
-            cost(a, &input)
-        })
-        .map_err(|e| e.with_collective(collective))
+        let mut best: Option<(f64, Plan)> = None;
+        let mut refused = None;
+        for (medium, transport) in self.media.iter().enumerate() {
+            let input = CostInput {
+                ranks: self.size(),
+                bytes,
+                profile: transport.profile(),
+                commutative,
+            };
+            let algorithm =
+                match selector::select(collective, offered, self.options.algorithm, |a| {
+                    cost(a, &input)
+                }) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        refused.get_or_insert(e);
+                        continue;
+                    }
+                };
+            let seconds = cost(algorithm, &input).unwrap_or(f64::INFINITY);
+            let score = match self.hint {
+                Hint::Fast => seconds,
+                Hint::Cheap => dollars(
+                    seconds,
+                    self.size(),
+                    traffic(algorithm, &input.profile),
+                    &input.profile,
+                ),
+            };
+            if best.is_none_or(|(b, _)| score < b) {
+                best = Some((score, Plan { algorithm, medium }));
+            }
+        }
+        match (best, refused) {
+            (Some((_, plan)), _) => Ok(plan),
+            (None, Some(e)) => Err(e.with_collective(collective)),
+            (None, None) => Err(Error::invalid("a communicator needs at least one medium")),
+        }
     }
 
     fn deadline(&self) -> Instant {
@@ -229,10 +331,10 @@ impl Communicator {
         op: u8,
         root: Rank,
         count: usize,
-        algorithm: Option<Algorithm>,
+        plan: Plan,
     ) -> Call {
         self.seq += 1;
-        self.last_algorithm = algorithm;
+        self.last_plan = Some(plan);
         Call {
             header: Header {
                 collective,
@@ -250,12 +352,13 @@ impl Communicator {
                 count: count as u64,
             },
             deadline: self.deadline(),
+            medium: plan.medium,
         }
     }
 
     fn ctx(&self, call: &Call) -> OpCtx<'_> {
         OpCtx::new(
-            self.transport.as_ref(),
+            self.media[call.medium].as_ref(),
             &self.members,
             self.rank,
             call.header,
@@ -279,12 +382,23 @@ impl Communicator {
                 .map(|(_, &t)| t)
                 .collect();
             let reason = format!("rank {} failed: {e}", self.rank);
-            let abort = self.transport.abort(self.id, &peers, &reason);
-            // Best effort: a dead medium must not hold the error back.
-            let _ = tokio::time::timeout(Duration::from_secs(1), abort).await;
+            // Every medium: a peer may be waiting on any of them. Best effort: a dead
+            // medium must not hold the error back.
+            let aborts = self.media.iter().map(|m| m.abort(self.id, &peers, &reason));
+            let all = futures_util::future::join_all(aborts);
+            let _ = tokio::time::timeout(Duration::from_secs(1), all).await;
         }
         Err(e)
     }
+}
+
+/// The dollars a call costs: every rank's running time, plus the medium's requests and
+/// bytes at its prices.
+#[allow(clippy::cast_precision_loss)]
+fn dollars(seconds: f64, ranks: usize, traffic: Traffic, profile: &LinkProfile) -> f64 {
+    seconds * ranks as f64 * USD_PER_RANK_SECOND
+        + traffic.messages as f64 * profile.usd_per_request
+        + traffic.bytes as f64 * profile.usd_per_byte
 }
 
 #[cfg(test)]

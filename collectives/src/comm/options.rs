@@ -6,6 +6,32 @@ use std::time::Duration;
 use super::Communicator;
 use crate::algorithms::Algorithm;
 
+/// What the selector optimises when a communicator has several media
+/// ([`Communicator::with_media`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Hint {
+    /// The least time, by the α-β-γ model of each medium.
+    #[default]
+    Fast,
+    /// The fewest dollars: every rank's running time at Lambda prices plus each medium's
+    /// per-request and per-byte prices (an SQS request costs, a TCP byte does not).
+    Cheap,
+}
+
+impl std::str::FromStr for Hint {
+    type Err = crate::error::Error;
+    /// `fast` or `cheap`.
+    fn from_str(s: &str) -> Result<Hint, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "fast" => Ok(Hint::Fast),
+            "cheap" => Ok(Hint::Cheap),
+            _ => Err(crate::error::Error::invalid(format!(
+                "unknown hint '{s}' (known: fast, cheap)"
+            ))),
+        }
+    }
+}
+
 /// Options for the calls made through [`Communicator::with_options`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OpOptions {

@@ -29,6 +29,7 @@ impl Communicator {
                 count: 0,
             },
             deadline: self.deadline(),
+            medium: 0,
         }
     }
 

@@ -36,13 +36,20 @@ impl Communicator {
         let c = Collective::Split;
         let p = self.size();
         let bytes = p * 2 * size_of::<u64>();
-        let alg = self.plan(c, allgather::ALGORITHMS, bytes, true, allgather::cost)?;
-        let mine = [color.map_or(DUP, u64::from), u64::from(key as u32)];
         let blocks = Blocks::uniform(p, 2);
+        let plan = self.plan(
+            c,
+            allgather::ALGORITHMS,
+            bytes,
+            true,
+            allgather::cost,
+            &|a, _| allgather::traffic(a, &blocks, size_of::<u64>()),
+        )?;
+        let mine = [color.map_or(DUP, u64::from), u64::from(key as u32)];
         let mut all = vec![0u64; 2 * p];
         all[blocks.range(self.rank)].copy_from_slice(&mine);
-        let call = self.start(c, DataType::Uint64, 0, 0, 2, Some(alg));
-        let result = allgather::run(alg, &self.ctx(&call), &mut all, &blocks).await;
+        let call = self.start(c, DataType::Uint64, 0, 0, 2, plan);
+        let result = allgather::run(plan.algorithm, &self.ctx(&call), &mut all, &blocks).await;
         self.end(c, result).await?;
         let Some(color) = color else {
             return Ok(None);
@@ -64,22 +71,26 @@ impl Communicator {
     /// (like `MPI_Comm_dup`). Every rank must call it.
     pub async fn dup(&mut self) -> Result<Communicator> {
         let c = Collective::Split;
-        let alg = self.plan(c, barrier::ALGORITHMS, 0, true, barrier::cost)?;
-        let call = self.start(c, DataType::Uint8, 0, 0, 0, Some(alg));
-        let result = barrier::run(alg, &self.ctx(&call)).await;
+        let p = self.size();
+        let plan = self.plan(c, barrier::ALGORITHMS, 0, true, barrier::cost, &|a, _| {
+            barrier::traffic(a, p)
+        })?;
+        let call = self.start(c, DataType::Uint8, 0, 0, 0, plan);
+        let result = barrier::run(plan.algorithm, &self.ctx(&call)).await;
         self.end(c, result).await?;
         Ok(self.child(DUP, Arc::clone(&self.members), self.rank))
     }
 
     fn child(&self, discriminator: u64, members: Arc<[Rank]>, rank: Rank) -> Communicator {
         let mut child = Communicator::with_members(
-            Arc::clone(&self.transport),
+            Arc::clone(&self.media),
             self.id.child(self.seq, discriminator),
             members,
             rank,
         );
         child.timeout = self.timeout;
         child.hard_deadline = self.hard_deadline;
+        child.hint = self.hint;
         child
     }
 }

@@ -60,6 +60,10 @@ impl Drop for LocalTransport {
 }
 
 impl Transport for LocalTransport {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
     fn rank(&self) -> Rank {
         self.rank
     }

@@ -87,6 +87,11 @@ pub trait SharedObjects: Send + Sync {
 /// - fail a `recv` on communicator `c` with [`ErrorKind::Remote`](crate::ErrorKind::Remote)
 ///   once any rank called [`Transport::abort`] for `c`, or once the source is known to be gone.
 pub trait Transport: Send + Sync + 'static {
+    /// The medium's short name, as in its spec's scheme (`tcp`, `redis`, `local`); shown in
+    /// reports such as `fccl bench`'s.
+    fn name(&self) -> &'static str {
+        "custom"
+    }
     /// This endpoint's rank in the job.
     fn rank(&self) -> Rank;
     /// The number of ranks in the job.
@@ -103,6 +108,11 @@ pub trait Transport: Send + Sync + 'static {
     /// Shared objects, where the medium has them.
     fn shared(&self) -> Option<&dyn SharedObjects> {
         None
+    }
+    /// The peers this endpoint reaches through a relay rather than directly (tcp pairs that
+    /// could not punch through); empty for media without relays.
+    fn relayed_peers(&self) -> Vec<Rank> {
+        Vec::new()
     }
     /// Releases the medium's resources (keys, queues, connections); the endpoint leaves.
     fn close(&self) -> BoxFuture<'_, Result<()>>;

@@ -426,6 +426,10 @@ fn closed() -> Error {
 }
 
 impl Transport for RedisTransport {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
     fn rank(&self) -> Rank {
         self.inner.rank
     }

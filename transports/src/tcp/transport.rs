@@ -483,6 +483,16 @@ fn closed() -> Error {
 }
 
 impl Transport for TcpTransport {
+    fn name(&self) -> &'static str {
+        "tcp"
+    }
+
+    fn relayed_peers(&self) -> Vec<Rank> {
+        (0..self.inner.job.size)
+            .filter(|&p| matches!(*self.inner.slots[p].lock(), PairState::Relayed))
+            .collect()
+    }
+
     fn rank(&self) -> Rank {
         self.inner.rank
     }

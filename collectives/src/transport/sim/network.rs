@@ -404,6 +404,10 @@ impl Drop for SimTransport {
 }
 
 impl Transport for SimTransport {
+    fn name(&self) -> &'static str {
+        "sim"
+    }
+
     fn rank(&self) -> Rank {
         self.rank
     }
