@@ -273,3 +273,26 @@ fn bench_shows_which_pairs_are_relayed() {
     assert!(direct.status.success(), "{direct:?}");
     assert!(!direct.stdout.contains("relayed"), "{direct:?}");
 }
+
+/// A store-only job needs no rendezvous server: `fccl bench --transport redis://` starts
+/// its ranks as processes that meet through the store alone, and the results are exact.
+#[test]
+fn bench_over_a_store_alone_needs_no_rendezvous() {
+    let Some((_redis, addr)) = redis_server() else {
+        return;
+    };
+    let transport = format!("redis://{addr}");
+    let done = run(
+        fccl()
+            .args(["bench", "alltoall", "-n", "3", "--transport", &transport])
+            .args([
+                "--sizes", "3K", "--iters", "2", "--warmup", "1", "--json", "-",
+            ]),
+        LIMIT,
+    );
+    assert!(done.status.success(), "{done:?}");
+    let records = records(&done.stdout);
+    assert_eq!(records.len(), 1, "{done:?}");
+    assert_eq!(records[0]["correct"], true, "{done:?}");
+    assert_eq!(records[0]["medium"], "redis", "{done:?}");
+}
