@@ -9,6 +9,7 @@
 
 mod record;
 pub mod redis;
+mod sealed;
 pub mod tcp;
 
 pub use fccl_collectives::Transport;
