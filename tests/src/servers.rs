@@ -169,6 +169,28 @@ impl Memcached {
         assert_eq!(line.trim_end(), "STORED");
     }
 
+    /// The value stored under `key`, if there is one.
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("a connection");
+        stream
+            .write_all(format!("get {key}\r\n").as_bytes())
+            .expect("get");
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("reply");
+        let len: usize = line
+            .trim_end()
+            .strip_prefix("VALUE ")?
+            .rsplit(' ')
+            .next()?
+            .parse()
+            .ok()?;
+        let mut value = vec![0; len + 2];
+        std::io::Read::read_exact(&mut reader, &mut value).expect("the value");
+        value.truncate(len);
+        Some(value)
+    }
+
     /// Drops every item (`flush_all`).
     pub fn flush_all(&self) {
         assert_eq!(self.command("flush_all\r\n").trim_end(), "OK");
