@@ -3,7 +3,7 @@
 //! record) per abort or goodbye sent to the rank. Its owner reads the whole item on every
 //! poll and acts on the frames past those it has seen.
 
-use bytes::{BufMut, Bytes};
+use bytes::{Buf, BufMut, Bytes};
 
 /// What every alert item starts with (memcached items of this crate are never empty).
 pub(crate) const HEADER: &[u8] = b"fccl-alerts\n";
@@ -26,7 +26,7 @@ pub(crate) fn parse(item: &Bytes, seen: usize) -> Result<(Vec<Bytes>, usize), ()
     let mut at = seen.max(HEADER.len());
     let mut records = Vec::new();
     while item.len() >= at + 4 {
-        let len = u32::from_le_bytes(item[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let len = (&item[at..at + 4]).get_u32_le() as usize;
         if item.len() - at - 4 < len {
             break;
         }

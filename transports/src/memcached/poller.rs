@@ -62,7 +62,13 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         tokio::pin!(poked);
         poked.as_mut().enable();
         if inner.watchers.load(Ordering::SeqCst) == 0 {
-            poked.await;
+            // Idle: renew this rank's long-lived keys now and then, so they outlive their
+            // expiry for as long as the rank is here.
+            let keepalive = Duration::from_secs(u64::from(inner.store.ttl()) / 4);
+            if tokio::time::timeout(keepalive, poked).await.is_err() {
+                state.sentinels_checked = Instant::now() - SENTINEL_EVERY;
+                let _ = round(&inner, &mut state).await;
+            }
             backoff.reset();
             continue;
         }
@@ -113,7 +119,12 @@ async fn round(inner: &Arc<Inner>, state: &mut State) -> fccl_collectives::Resul
     if check_sentinels {
         keys.extend((0..inner.store.len()).map(|s| (s, inner.keys.sentinel(me))));
     }
-    let mut items = inner.store.get(&keys).await?;
+    // Reading this rank's alert item and sentinels renews their expiry.
+    let touch = keys[wanted.len()..]
+        .iter()
+        .map(|(_, k)| k.clone())
+        .collect();
+    let mut items = inner.store.get_touching(&keys, &touch).await?;
     state.failing_since = None;
     if check_sentinels {
         state.sentinels_checked = Instant::now();
@@ -187,11 +198,9 @@ async fn take_message(
     let key = |part| inner.store.at(inner.keys.msg(s, me, seq, part));
     let msg = if head.parts == 1 {
         if payload.len() as u64 != head.total {
-            return Err(broken_message(
-                s,
-                seq,
-                "its only part is shorter than announced",
-            ));
+            let e = broken_message(s, seq, "its only part is shorter than announced");
+            inner.fail(e.clone());
+            return Err(e);
         }
         payload
     } else {

@@ -100,6 +100,11 @@ impl Store {
         ))
     }
 
+    /// How long the job's items live, in seconds.
+    pub(crate) fn ttl(&self) -> u32 {
+        self.ttl
+    }
+
     /// The number of servers.
     pub(crate) fn len(&self) -> usize {
         self.clients.len()
@@ -150,8 +155,23 @@ impl Store {
 
     /// Reads `keys` (each on its server) in one round trip per server.
     pub(crate) async fn get(&self, keys: &[(usize, String)]) -> Result<Vec<Option<Item>>> {
+        self.get_touching(keys, &std::collections::HashSet::new())
+            .await
+    }
+
+    /// Reads `keys` as [`Store::get`] does, renewing the expiry of those in `touch`.
+    pub(crate) async fn get_touching(
+        &self,
+        keys: &[(usize, String)],
+        touch: &std::collections::HashSet<String>,
+    ) -> Result<Vec<Option<Item>>> {
         self.batch(keys, |s, keys| async move {
-            let gets = keys.iter().map(|k| Get::new(k).meta(Meta::NONE.cas()));
+            let gets = keys.iter().map(|k| match touch.contains(k) {
+                true => Get::new(k)
+                    .meta(Meta::NONE.cas())
+                    .touch(Ttl::secs(self.ttl)),
+                false => Get::new(k).meta(Meta::NONE.cas()),
+            });
             let name = &self.names[s];
             let results = self.clients[s]
                 .run_many(gets)
