@@ -4,11 +4,11 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// How many empty polls in a row are retried at once before the poller sleeps.
-pub(crate) const SPINS: u32 = 2;
+pub(crate) const SPINS: u32 = 0;
 /// The first sleep after the immediate retries.
 pub(crate) const FIRST_SLEEP: Duration = Duration::from_micros(250);
 /// The longest sleep between two polls.
-pub(crate) const MAX_SLEEP: Duration = Duration::from_millis(4);
+pub(crate) const MAX_SLEEP: Duration = Duration::from_millis(2);
 
 /// A bounded exponential backoff: immediate retries, then sleeps that double up to a cap.
 #[derive(Default)]
