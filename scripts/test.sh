@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The one place that installs the tools and packages the tests use. The tests start the
-# servers they need themselves (redis-server on free loopback ports, network namespaces
+# servers they need themselves (redis-server and memcached on free loopback ports, network namespaces
 # for the NAT lab) and stop them afterwards.
 ensure_tools() {
     if ! command -v cargo >/dev/null 2>&1; then
@@ -19,13 +19,15 @@ ensure_tools() {
         cargo install cargo-nextest --locked
     fi
     # Debian packages: the NAT tests (tests/tests/nat.rs) build network namespaces with `ip`
-    # and NAT routers with `iptables`; the Redis transport's tests run `redis-server`. One
+    # and NAT routers with `iptables`; the Redis transport's tests run `redis-server`, the
+    # memcached transport's tests `memcached` (1.6 or later, as Debian's is). One
     # `apt-get update`, and only when something is missing. (Open MPI is not installed
     # here: only benches/compare/compare_mpi.sh uses it, and it says how to install it.)
     local apt=()
     command -v ip >/dev/null 2>&1 || apt+=(iproute2)
     command -v iptables >/dev/null 2>&1 || apt+=(iptables)
     command -v redis-server >/dev/null 2>&1 || apt+=(redis-server)
+    command -v memcached >/dev/null 2>&1 || apt+=(memcached)
     if [ "${#apt[@]}" -gt 0 ]; then
         apt-get update
         DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt[@]}"

@@ -3,4 +3,5 @@
 
 pub mod conformance;
 pub mod netns;
+pub mod servers;
 pub mod tcp;

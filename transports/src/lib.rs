@@ -2,13 +2,16 @@
 //!
 //! - [`tcp`]: direct TCP between ranks through NAT hole punching, with a rendezvous server
 //!   that tells each rank where the others are.
+//! - [`memcached`]: messages through memcached servers, polled by the receiver.
 //! - [`redis`]: messages through a redis server, one inbox list per rank.
 //!
-//! memcached and the queues (SQS) land in later issues; each
+//! The queues (SQS) land in a later issue; each transport
 //! implements [`fccl_collectives::Transport`].
 
+pub mod memcached;
 mod record;
 pub mod redis;
+mod sealed;
 pub mod tcp;
 
 pub use fccl_collectives::Transport;

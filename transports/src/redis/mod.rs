@@ -10,7 +10,7 @@
 //!
 //! - `spec.rs`: the `redis://HOST:PORT` spec.
 //! - `keys.rs`: the job's key names.
-//! - `record.rs`: the sealed records and their reassembly.
+//! - `record.rs`: the reassembly of the sealed records (`crate::sealed`).
 //! - `transport.rs`: [`RedisTransport`], the [`Transport`](fccl_collectives::Transport).
 
 mod keys;

@@ -21,7 +21,7 @@ use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, RedisConnecti
 use tokio::time::Instant;
 
 use super::keys::Keys;
-use super::record::{Head, Reassembly, Sealer};
+use super::record::{CONTEXT, Head, Reassembly, Sealer};
 use super::spec::{MIN_CHUNK_BYTES, RedisSpec};
 use crate::record::{Kind, reason_bytes};
 use crate::tcp::io_thread::IoThread;
@@ -175,7 +175,7 @@ async fn setup(job: JobSpec, rank: Rank, spec: RedisSpec) -> Result<Arc<Inner>> 
     let ttl = (job.setup_timeout + job.timeout).as_secs().max(60);
     let inner = Arc::new(Inner {
         keys: Keys::new(job.id),
-        sealer: Sealer::new(&job.secret, job.id),
+        sealer: Sealer::new(CONTEXT, &job.secret, job.id),
         chunk: spec.chunk_bytes,
         ttl_secs: ttl,
         left: (0..job.size).map(|_| AtomicBool::new(false)).collect(),

@@ -1,0 +1,227 @@
+//! Real servers for tests, on free loopback ports: a `memcached` child process that is
+//! killed on drop, can be restarted in place (same port), and lists its keys with its own
+//! commands (`lru_crawler metadump all`, `stats`).
+//!
+//! Only the standard library is used, so other crates' tests can include this file with
+//! `#[path]`. Without `memcached` on the PATH, [`Memcached::start`] says so and returns
+//! `None`, except under CI (the `CI` variable set), where a missing server fails the test.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `memcached` child process on a loopback port.
+pub struct Memcached {
+    child: Option<Child>,
+    port: u16,
+    args: Vec<String>,
+}
+
+/// Whether `memcached` can run here; panics under CI if it cannot.
+pub fn memcached_installed() -> bool {
+    let installed = Command::new("memcached")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        // The README's test command installs it: under CI a missing server fails.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "memcached is not installed (scripts/test.sh installs it)"
+        );
+        eprintln!("memcached is not installed: skipping this test");
+    }
+    installed
+}
+
+impl Memcached {
+    /// Starts `memcached -l 127.0.0.1 -p PORT -U 0 ARGS` (say `-m 1024`, `-I 256k`) on a
+    /// free port and waits until it answers; `None` if there is no `memcached`.
+    pub fn start(args: &[&str]) -> Option<Memcached> {
+        if !memcached_installed() {
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let mut server = Memcached {
+            child: None,
+            port,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        server.spawn();
+        Some(server)
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("memcached")
+            .args(["-l", "127.0.0.1", "-p", &self.port.to_string(), "-U", "0"])
+            // memcached refuses to run as root without a user to switch to.
+            .args(["-u", "nobody"])
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("memcached starts");
+        self.child = Some(child);
+        let until = Instant::now() + Duration::from_secs(5);
+        while self.try_command("version\r\n").is_err() {
+            assert!(
+                Instant::now() < until,
+                "memcached on port {} did not answer within 5 s",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server as `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (it stays down until [`Memcached::restart`]).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the server and starts a fresh, empty one on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    fn try_command(&self, command: &str) -> std::io::Result<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.write_all(command.as_bytes())?;
+        let mut reader = BufReader::new(stream);
+        let mut out = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                break;
+            }
+            let last = matches!(line.trim_end(), "END" | "OK" | "BUSY" | "ERROR")
+                || line.starts_with("VERSION")
+                || line.starts_with("SERVER_ERROR")
+                || line.starts_with("CLIENT_ERROR");
+            out.push_str(&line);
+            if last {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sends one text command (with its `\r\n`) and returns the reply up to its last line.
+    pub fn command(&self, command: &str) -> String {
+        self.try_command(command).expect("memcached answers")
+    }
+
+    /// Every key on the server (`lru_crawler metadump all`, memcached 1.4.31 or later).
+    pub fn keys(&self) -> Vec<String> {
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            let reply = self.command("lru_crawler metadump all\r\n");
+            if reply.trim_end().ends_with("BUSY") && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            return reply
+                .lines()
+                .filter_map(|l| l.strip_prefix("key="))
+                .map(|l| unescape(l.split(' ').next().unwrap_or_default()))
+                .collect();
+        }
+    }
+
+    /// The server's `curr_items`.
+    pub fn curr_items(&self) -> u64 {
+        self.command("stats\r\n")
+            .lines()
+            .find_map(|l| l.strip_prefix("STAT curr_items "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("stats has curr_items")
+    }
+
+    /// Stores `value` under `key` (for ten minutes), as any client of the server can.
+    pub fn set(&self, key: &str, value: &[u8]) {
+        let mut command = format!("set {key} 0 600 {}\r\n", value.len()).into_bytes();
+        command.extend_from_slice(value);
+        command.extend_from_slice(b"\r\n");
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("a connection");
+        stream.write_all(&command).expect("set");
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).expect("reply");
+        assert_eq!(line.trim_end(), "STORED");
+    }
+
+    /// The value stored under `key`, if there is one.
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("a connection");
+        stream
+            .write_all(format!("get {key}\r\n").as_bytes())
+            .expect("get");
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("reply");
+        let len: usize = line
+            .trim_end()
+            .strip_prefix("VALUE ")?
+            .rsplit(' ')
+            .next()?
+            .parse()
+            .ok()?;
+        let mut value = vec![0; len + 2];
+        std::io::Read::read_exact(&mut reader, &mut value).expect("the value");
+        value.truncate(len);
+        Some(value)
+    }
+
+    /// Drops every item (`flush_all`).
+    pub fn flush_all(&self) {
+        assert_eq!(self.command("flush_all\r\n").trim_end(), "OK");
+    }
+}
+
+impl Drop for Memcached {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Undoes metadump's URL encoding of keys.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
