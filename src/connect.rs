@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::sync::Arc;
 
 use fccl_collectives::{Communicator, Error, ErrorKind, JobSpec, Rank, Result, Transport};
+use fccl_transports::memcached::{MemcachedSpec, MemcachedTransport};
 use fccl_transports::redis::{RedisSpec, RedisTransport};
 use fccl_transports::tcp::{TcpSpec, TcpTransport};
 
@@ -23,11 +24,13 @@ pub const SIZE_ENV: &str = "FCCL_SIZE";
 /// rank of the job, with the job's collective timeout.
 ///
 /// Transport specs:
-/// - `tcp://HOST:PORT[?mesh=full|lazy][&relay=always][&fallback=redis://H:P]`: direct TCP
+/// - `tcp://HOST:PORT[?mesh=full|lazy][&relay=always][&fallback=STORE]`: direct TCP
 ///   through the rendezvous server at `HOST:PORT`, whose operator token (if it wants one)
 ///   comes from `FCCL_RENDEZVOUS_TOKEN`; pairs that cannot punch through (or all pairs,
-///   with `relay=always`) go through the fallback Redis server.
+///   with `relay=always`) go through the fallback store (`redis://` or `memcached://`).
 /// - `redis://HOST:PORT`: every message through a Redis server (one inbox list per rank).
+/// - `memcached://HOST:PORT[,HOST:PORT...]`: every message through memcached servers
+///   (keys spread over them by hash; the receivers poll).
 /// - `local` is refused: local ranks are threads of one process, started by
 ///   [`local::run`](crate::local::run), not processes that join a job.
 /// - `tcp` without an address is what `fccl run` replaces with its embedded server's
@@ -65,26 +68,27 @@ async fn connect_medium(job: &JobSpec, rank: Rank, spec: &str) -> Result<Arc<dyn
             let spec = TcpSpec::parse(spec)?;
             match &spec.fallback {
                 None => Arc::new(TcpTransport::connect_here(job, rank, &spec).await?),
-                Some(fallback) if fallback.starts_with("redis://") => {
-                    let relay_spec = RedisSpec::parse(fallback)?;
-                    let relay = RedisTransport::connect(job, rank, &relay_spec);
-                    let relay: Arc<dyn Transport> = Arc::new(relay.await?);
-                    Arc::new(TcpTransport::connect_with_fallback(job, rank, &spec, relay).await?)
-                }
                 Some(fallback) => {
-                    return Err(Error::new(
-                        ErrorKind::Unsupported,
-                        format!(
-                            "fallback transport {} is not available in this build (redis:// is)",
-                            transport_name(fallback)
-                        ),
-                    ));
+                    let relay = match Scheme::of(fallback) {
+                        Scheme::Redis | Scheme::Memcached => {
+                            connect_store(job, rank, fallback).await?
+                        }
+                        _ => {
+                            return Err(Error::new(
+                                ErrorKind::Unsupported,
+                                format!(
+                                    "fallback transport {} is not available in this build \
+                                     (redis:// and memcached:// are)",
+                                    transport_name(fallback)
+                                ),
+                            ));
+                        }
+                    };
+                    Arc::new(TcpTransport::connect_with_fallback(job, rank, &spec, relay).await?)
                 }
             }
         }
-        Scheme::Redis => {
-            Arc::new(RedisTransport::connect(job, rank, &RedisSpec::parse(spec)?).await?)
-        }
+        Scheme::Redis | Scheme::Memcached => connect_store(job, rank, spec).await?,
         Scheme::TcpEmbedded => {
             return Err(Error::invalid(
                 "transport `tcp` has no rendezvous address: `fccl run` replaces it with its \
@@ -107,6 +111,17 @@ async fn connect_medium(job: &JobSpec, rank: Rank, spec: &str) -> Result<Arc<dyn
         }
     };
     Ok(transport)
+}
+
+/// Joins a store medium (`redis://` or `memcached://`) of `job` as `rank`.
+async fn connect_store(job: &JobSpec, rank: Rank, spec: &str) -> Result<Arc<dyn Transport>> {
+    if spec.starts_with("memcached://") {
+        let spec = MemcachedSpec::parse(spec)?;
+        Ok(Arc::new(MemcachedTransport::connect(job, rank, &spec).await?))
+    } else {
+        let spec = RedisSpec::parse(spec)?;
+        Ok(Arc::new(RedisTransport::connect(job, rank, &spec).await?))
+    }
 }
 
 /// Joins the job this process was started for: reads the job string from `FCCL_JOB` and
@@ -203,6 +218,8 @@ enum Scheme<'a> {
     Local,
     /// `redis://HOST:PORT`
     Redis,
+    /// `memcached://HOST:PORT[,HOST:PORT...]`
+    Memcached,
     /// Anything else, by its scheme (`redis://`, say).
     Other(&'a str),
 }
@@ -217,6 +234,8 @@ impl<'a> Scheme<'a> {
             Scheme::Local
         } else if spec.starts_with("redis://") {
             Scheme::Redis
+        } else if spec.starts_with("memcached://") {
+            Scheme::Memcached
         } else {
             Scheme::Other(scheme(spec))
         }
@@ -348,17 +367,16 @@ mod tests {
         let e = connect_error("tcp?mesh=full");
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
         assert!(e.to_string().contains("fccl run"), "{e}");
-        let e = connect_error("memcached://user:hunter2@h:6379");
+        let e = connect_error("sqs://user:hunter2@us-east-1/p");
         assert_eq!(e.kind(), ErrorKind::Unsupported);
-        assert!(e.to_string().contains("memcached"), "{e}");
+        assert!(e.to_string().contains("sqs"), "{e}");
         assert!(!e.to_string().contains("hunter2"), "{e}");
-        let e = connect_error("tcp://127.0.0.1:9?fallback=memcached://user:hunter2@h:6379");
+        let e = connect_error("tcp://127.0.0.1:9?fallback=sqs://user:hunter2@us-east-1/p");
         assert_eq!(e.kind(), ErrorKind::Unsupported);
-        assert!(
-            e.to_string().contains("fallback transport memcached"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("fallback transport sqs"), "{e}");
         assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = connect_error("memcached://h:1?colour=blue");
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
         let e = connect_error("tcp://nowhere");
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
         let job = JobSpec::new(2, "tcp://127.0.0.1:9").unwrap();
@@ -378,6 +396,7 @@ mod tests {
         assert_eq!(transport_name("local"), "local");
         assert_eq!(transport_name("sqs://us-east-1/p?endpoint=http://x"), "sqs");
         assert_eq!(Scheme::of("redis://h:1"), Scheme::Redis);
-        assert_eq!(Scheme::of("memcached://h:1"), Scheme::Other("memcached"));
+        assert_eq!(Scheme::of("memcached://h:1"), Scheme::Memcached);
+        assert_eq!(Scheme::of("sqs://r/p"), Scheme::Other("sqs"));
     }
 }

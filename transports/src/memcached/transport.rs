@@ -484,6 +484,10 @@ fn closed() -> Error {
 }
 
 impl Transport for MemcachedTransport {
+    fn name(&self) -> &'static str {
+        "memcached"
+    }
+
     fn rank(&self) -> Rank {
         self.inner.rank
     }
