@@ -14,6 +14,8 @@ pub(crate) mod counting;
 pub(crate) mod fold;
 pub(crate) mod pipeline;
 pub mod selector;
+#[cfg(test)]
+mod store_tests;
 
 pub mod allgather;
 pub mod allreduce;

@@ -93,6 +93,13 @@ impl LocalTransport {
         self.fabric.store.as_ref().map_or((0, 0), MemoryStore::len)
     }
 
+    /// A function that reports [`LocalTransport::stored`] for this fabric, for tests that
+    /// check what a job leaves in its store after the endpoints moved into communicators.
+    pub fn stored_fn(&self) -> impl Fn() -> (usize, usize) + Send + Sync + 'static {
+        let fabric = Arc::clone(&self.fabric);
+        move || fabric.store.as_ref().map_or((0, 0), MemoryStore::len)
+    }
+
     /// The store; only reached through [`Transport::shared`], which is `None` without one.
     fn store(&self) -> &MemoryStore {
         self.fabric
