@@ -33,6 +33,22 @@ where
     run_on(endpoints, f)
 }
 
+/// Like [`run`], on endpoints that also share an in-memory store
+/// ([`LocalTransport::fabric_with_store`]), so the store-native algorithms can run.
+pub fn run_with_store<F, Fut, R>(n: usize, f: F) -> Vec<R>
+where
+    F: Fn(Communicator) -> Fut + Sync,
+    Fut: Future<Output = R>,
+    R: Send,
+{
+    assert!(n > 0, "a job needs at least one rank");
+    let endpoints = LocalTransport::fabric_with_store(n)
+        .into_iter()
+        .map(|e| Arc::new(e) as Arc<dyn Transport>)
+        .collect();
+    run_on(endpoints, f)
+}
+
 /// Like [`run`], on endpoints of any transport (one per rank, in rank order): how the
 /// conformance suite runs the same tests over every transport.
 pub fn run_on<F, Fut, R>(endpoints: Vec<Arc<dyn Transport>>, f: F) -> Vec<R>

@@ -61,6 +61,27 @@ impl CostInput {
     pub fn is_pow2(&self) -> bool {
         self.ranks.is_power_of_two()
     }
+
+    /// Whether the transport has shared objects, which store-native algorithms need.
+    pub fn has_shared_objects(&self) -> bool {
+        self.profile.shared_objects
+    }
+
+    /// One round of store requests that move `bytes` bytes in all, to or from the store.
+    ///
+    /// The store model of the store-native algorithms: a request costs α plus its bytes·β,
+    /// the requests of one round (one rank's, and every rank's) are in flight together, and
+    /// every byte passes through the one server, so a round costs α + (all its bytes)·β:
+    /// p − 1 ranks reading the same n-byte object cost α + (p − 1)·n·β, not α + n·β.
+    pub fn store_round(&self, bytes: f64) -> f64 {
+        self.alpha() + bytes * self.beta()
+    }
+
+    /// The rounds of releasing an object that `readers` ranks read: none for no reader, one
+    /// remove for one, else an add and then the last reader's removes.
+    pub fn store_release(&self, readers: usize) -> f64 {
+        self.alpha() * f64::from(u8::from(readers >= 1) + u8::from(readers >= 2))
+    }
 }
 
 /// ⌈log2 p⌉ (0 for p ≤ 1).
@@ -78,6 +99,8 @@ pub fn pow2_floor(p: usize) -> usize {
 }
 
 /// Messages and payload bytes sent by all ranks together during one call (headers excluded).
+/// For a store-native algorithm: requests to the store, and payload bytes moved to and from
+/// it (a put's bytes and a get's).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Traffic {
     /// Messages sent.
@@ -91,6 +114,11 @@ impl Traffic {
     pub fn message(&mut self, bytes: usize) {
         self.messages += 1;
         self.bytes += bytes as u64;
+    }
+
+    /// Adds `n` store requests that move no payload (adds, waits, removes).
+    pub fn requests(&mut self, n: u64) {
+        self.messages += n;
     }
 }
 

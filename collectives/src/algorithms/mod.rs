@@ -14,6 +14,8 @@ pub(crate) mod counting;
 pub(crate) mod fold;
 pub(crate) mod pipeline;
 pub mod selector;
+#[cfg(test)]
+mod store_tests;
 
 pub mod allgather;
 pub mod allreduce;
@@ -57,11 +59,19 @@ pub enum Algorithm {
     Linear,
     /// The dissemination barrier.
     Dissemination,
+    /// Each block put once in a store and read by the ranks that need it (broadcast,
+    /// allgather); needs shared objects.
+    SharedPut,
+    /// A barrier on a store counter; needs shared objects.
+    SharedCounter,
+    /// LambdaML's ScatterReduce through a store (allreduce, reduce-scatter); needs shared
+    /// objects.
+    ScatterReduce,
 }
 
 impl Algorithm {
     /// Every algorithm.
-    pub const ALL: [Algorithm; 11] = [
+    pub const ALL: [Algorithm; 14] = [
         Algorithm::RecursiveDoubling,
         Algorithm::RecursiveHalving,
         Algorithm::Ring,
@@ -73,6 +83,9 @@ impl Algorithm {
         Algorithm::ReduceScatterGather,
         Algorithm::Linear,
         Algorithm::Dissemination,
+        Algorithm::SharedPut,
+        Algorithm::SharedCounter,
+        Algorithm::ScatterReduce,
     ];
 
     /// The name used in `FCCL_ALGO_*`, on the command line and in bench output.
@@ -89,7 +102,20 @@ impl Algorithm {
             Algorithm::ReduceScatterGather => "reduce_scatter_gather",
             Algorithm::Linear => "linear",
             Algorithm::Dissemination => "dissemination",
+            Algorithm::SharedPut => "shared_put",
+            Algorithm::SharedCounter => "shared_counter",
+            Algorithm::ScatterReduce => "scatter_reduce",
         }
+    }
+
+    /// Whether the algorithm works through shared objects ([`crate::SharedObjects`]), so
+    /// that it runs only where the transport's profile says it has them (its `cost` is
+    /// `None` elsewhere).
+    pub const fn needs_shared_objects(self) -> bool {
+        matches!(
+            self,
+            Algorithm::SharedPut | Algorithm::SharedCounter | Algorithm::ScatterReduce
+        )
     }
 }
 

@@ -144,17 +144,20 @@ impl Mailbox {
         .with_peer(from)
     }
 
+    /// The error of any wait on communicator `comm` once a rank told this one it aborted
+    /// `comm`, or `None`.
+    pub fn aborted(&self, comm: CommId) -> Option<Error> {
+        self.lock().aborted.get(&comm).map(|(who, reason)| {
+            Error::new(
+                ErrorKind::Remote,
+                format!("rank {who} aborted the communicator: {reason}"),
+            )
+            .with_peer(*who)
+        })
+    }
+
     fn failure(&self, tag: Tag, gone: &impl Fn() -> Option<Error>) -> Option<Error> {
-        if let Some((who, reason)) = self.lock().aborted.get(&tag.comm) {
-            return Some(
-                Error::new(
-                    ErrorKind::Remote,
-                    format!("rank {who} aborted the communicator: {reason}"),
-                )
-                .with_peer(*who),
-            );
-        }
-        gone()
+        self.aborted(tag.comm).or_else(gone)
     }
 
     /// Takes the frame `(from, tag)`, waiting until `deadline`. Fails with `Remote` once the

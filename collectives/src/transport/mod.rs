@@ -6,6 +6,7 @@
 
 pub mod local;
 pub mod mailbox;
+pub mod memory_store;
 pub mod sim;
 
 use std::future::Future;

@@ -23,8 +23,9 @@
 //! rank, first differing index, got, want) and reported together at the end.
 //!
 //! An algorithm is skipped only where its module's `cost` returns `None` for a
-//! non-commutative reduction, the documented "cannot run this call" signal; `None` for any
-//! other call is a failure, because every algorithm must run every rank count and count.
+//! non-commutative reduction, or for a store-native algorithm on a transport without shared
+//! objects, the documented "cannot run this call" signals; `None` for any other call is a
+//! failure, because every algorithm must run every rank count and count.
 
 mod allgather;
 mod allreduce;
@@ -100,7 +101,7 @@ pub fn check(name: &str, make: &dyn Fn(usize) -> Vec<Arc<dyn Transport>>, p: usi
         );
     }
     println!(
-        "conformance {name} p={p}: {calls} calls, {declined} declined (non-commutative), \
+        "conformance {name} p={p}: {calls} calls, {declined} declined (non-commutative, or no shared objects), \
          {after} not made after an earlier failure, {} failures, {:.1?}",
         failures.len(),
         started.elapsed()
@@ -321,8 +322,9 @@ impl Lane {
     }
 
     /// Whether to run this lane's algorithm on a call of `bytes` (as the collective's module
-    /// defines n). `cost` returning `None` declines a non-commutative call; for any other
-    /// call it is a failure.
+    /// defines n). `cost` returning `None` declines a non-commutative call, or a
+    /// store-native algorithm where the transport has no shared objects; for any other call
+    /// it is a failure.
     pub(crate) fn runs(
         &self,
         s: &mut Suite,
@@ -343,7 +345,9 @@ impl Lane {
         if cost(alg, &input).is_some() {
             return true;
         }
-        if commutative {
+        if alg.needs_shared_objects() && !input.profile.shared_objects {
+            s.declined += 1;
+        } else if commutative {
             s.fail(
                 case,
                 "cost() is None (cannot run) for a call every algorithm must run \

@@ -95,7 +95,8 @@ pub(crate) struct Suite {
     per_group: HashMap<String, usize>,
     /// Calls made.
     pub(crate) calls: usize,
-    /// Calls not made because the algorithm cannot run a non-commutative reduction.
+    /// Calls not made because the algorithm cannot run a non-commutative reduction, or
+    /// needs shared objects the transport does not have.
     pub(crate) declined: usize,
     /// Calls not made because the communicator they would use failed earlier.
     pub(crate) after_failure: usize,

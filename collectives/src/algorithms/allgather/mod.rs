@@ -7,6 +7,7 @@
 mod bruck;
 mod recursive_doubling;
 mod ring;
+mod shared_put;
 
 use super::context::OpCtx;
 use super::cost::{CostInput, Traffic};
@@ -21,6 +22,7 @@ pub const ALGORITHMS: &[Algorithm] = &[
     Algorithm::Ring,
     Algorithm::RecursiveDoubling,
     Algorithm::Bruck,
+    Algorithm::SharedPut,
 ];
 
 /// δ in the cost formulas: seconds to copy one byte out of a message or within the buffer.
@@ -29,12 +31,14 @@ fn copy_seconds_per_byte(input: &CostInput) -> f64 {
     input.gamma() / 2.0
 }
 
-/// The estimated time of `alg`, or `None` where it cannot run the call.
+/// The estimated time of `alg`, or `None` where it cannot run the call (shared-put on a
+/// transport without shared objects).
 pub fn cost(alg: Algorithm, input: &CostInput) -> Option<f64> {
     match alg {
         Algorithm::Ring => Some(ring::cost(input)),
         Algorithm::RecursiveDoubling => Some(recursive_doubling::cost(input)),
         Algorithm::Bruck => Some(bruck::cost(input)),
+        Algorithm::SharedPut if input.has_shared_objects() => Some(shared_put::cost(input)),
         _ => None,
     }
 }
@@ -45,6 +49,7 @@ pub fn traffic(alg: Algorithm, blocks: &Blocks, elem: usize) -> Traffic {
         Algorithm::Ring => ring::traffic(blocks, elem),
         Algorithm::RecursiveDoubling => recursive_doubling::traffic(blocks, elem),
         Algorithm::Bruck => bruck::traffic(blocks, elem),
+        Algorithm::SharedPut => shared_put::traffic(blocks, elem),
         _ => Traffic::default(),
     }
 }
@@ -60,6 +65,7 @@ pub async fn run<T: Element>(
         Algorithm::Ring => ring::run(ctx, buf, blocks).await,
         Algorithm::RecursiveDoubling => recursive_doubling::run(ctx, buf, blocks).await,
         Algorithm::Bruck => bruck::run(ctx, buf, blocks).await,
+        Algorithm::SharedPut => shared_put::run(ctx, buf, blocks).await,
         _ => Err(not_offered(Collective::AllGather, alg)),
     }
 }
@@ -86,7 +92,7 @@ mod tests {
     #[test]
     fn every_algorithm_matches_the_reference_through_the_communicator() {
         for p in RANKS {
-            local::run(p, |mut comm| async move {
+            local::run_with_store(p, |mut comm| async move {
                 let r = comm.rank();
                 for &alg in ALGORITHMS {
                     for block in [0, 1, 5, 2 * CHUNK + 3] {
@@ -112,7 +118,7 @@ mod tests {
     #[test]
     fn uneven_blocks_through_the_module() {
         for p in RANKS {
-            local::run(p, |comm| async move {
+            local::run_with_store(p, |comm| async move {
                 let r = comm.rank();
                 let members: Vec<usize> = (0..p).collect();
                 let mut seq = 0;

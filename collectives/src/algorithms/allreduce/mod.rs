@@ -3,6 +3,7 @@
 mod rabenseifner;
 mod recursive_doubling;
 mod ring;
+mod scatter_reduce;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -19,14 +20,17 @@ pub const ALGORITHMS: &[Algorithm] = &[
     Algorithm::RecursiveDoubling,
     Algorithm::Ring,
     Algorithm::Rabenseifner,
+    Algorithm::ScatterReduce,
 ];
 
-/// The estimated time of `alg`, or `None` where it cannot run the call.
+/// The estimated time of `alg`, or `None` where it cannot run the call (the ring for a
+/// non-commutative reduction, scatter-reduce on a transport without shared objects).
 pub fn cost(alg: Algorithm, input: &CostInput) -> Option<f64> {
     match alg {
         Algorithm::RecursiveDoubling => Some(recursive_doubling::cost(input)),
         Algorithm::Ring => ring::cost(input),
         Algorithm::Rabenseifner => Some(rabenseifner::cost(input)),
+        Algorithm::ScatterReduce => scatter_reduce::cost(input),
         _ => None,
     }
 }
@@ -37,6 +41,7 @@ pub fn traffic(alg: Algorithm, p: usize, count: usize, elem: usize) -> Traffic {
         Algorithm::RecursiveDoubling => recursive_doubling::traffic(p, count * elem),
         Algorithm::Ring => ring::traffic(p, count, elem),
         Algorithm::Rabenseifner => rabenseifner::traffic(p, count, elem),
+        Algorithm::ScatterReduce => scatter_reduce::traffic(p, count, elem),
         _ => Traffic::default(),
     }
 }
@@ -53,6 +58,7 @@ pub async fn run<T: Element>(
         Algorithm::RecursiveDoubling => recursive_doubling::run(ctx, buf, op).await,
         Algorithm::Ring => ring::run(ctx, buf, op).await,
         Algorithm::Rabenseifner => rabenseifner::run(ctx, buf, op).await,
+        Algorithm::ScatterReduce => scatter_reduce::run(ctx, buf, op).await,
         _ => Err(not_offered(Collective::AllReduce, alg)),
     }
 }

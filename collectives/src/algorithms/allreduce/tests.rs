@@ -117,7 +117,7 @@ async fn allreduce_cases<T: Element>(
 /// Every rank count, type, op and count with `alg` forced (or not).
 fn check_all(alg: Option<Algorithm>) {
     for p in RANKS {
-        let fails: Vec<String> = local::run(p, |mut comm| async move {
+        let fails: Vec<String> = local::run_with_store(p, |mut comm| async move {
             let mut fails = Vec::new();
             allreduce_cases::<i32>(&mut comm, alg, &mut fails).await;
             allreduce_cases::<u8>(&mut comm, alg, &mut fails).await;
@@ -394,7 +394,7 @@ fn traffic_is_what_the_algorithms_send() {
 fn ranks_that_disagree_on_the_count_get_mismatch() {
     for alg in ALGORITHMS {
         for p in [2, 3, 5, 8] {
-            let kinds = local::run(p, |mut comm| async move {
+            let kinds = local::run_with_store(p, |mut comm| async move {
                 comm.set_timeout(std::time::Duration::from_secs(10));
                 let count = if comm.rank() == 1 { 8 } else { 7 };
                 let mut buf = vec![1i32; count];

@@ -1,6 +1,10 @@
 //! Barrier: no rank leaves before every rank has arrived. n = 0.
+//!
+//! Dissemination takes ⌈lg p⌉ rounds of messages; the shared counter (only where the
+//! transport has shared objects) a constant four store requests, which wins for many ranks.
 
 mod dissemination;
+mod shared_counter;
 
 use super::context::OpCtx;
 use super::cost::{CostInput, Traffic};
@@ -9,12 +13,14 @@ use crate::collective::Collective;
 use crate::error::Result;
 
 /// The barrier algorithms.
-pub const ALGORITHMS: &[Algorithm] = &[Algorithm::Dissemination];
+pub const ALGORITHMS: &[Algorithm] = &[Algorithm::Dissemination, Algorithm::SharedCounter];
 
-/// The estimated time of `alg`, or `None` where it cannot run the call.
+/// The estimated time of `alg`, or `None` where it cannot run the call (the shared
+/// counter on a transport without shared objects).
 pub fn cost(alg: Algorithm, input: &CostInput) -> Option<f64> {
     match alg {
         Algorithm::Dissemination => Some(dissemination::cost(input)),
+        Algorithm::SharedCounter if input.has_shared_objects() => Some(shared_counter::cost(input)),
         _ => None,
     }
 }
@@ -23,6 +29,7 @@ pub fn cost(alg: Algorithm, input: &CostInput) -> Option<f64> {
 pub fn traffic(alg: Algorithm, p: usize) -> Traffic {
     match alg {
         Algorithm::Dissemination => dissemination::traffic(p),
+        Algorithm::SharedCounter => shared_counter::traffic(p),
         _ => Traffic::default(),
     }
 }
@@ -31,6 +38,7 @@ pub fn traffic(alg: Algorithm, p: usize) -> Traffic {
 pub async fn run(alg: Algorithm, ctx: &OpCtx<'_>) -> Result<()> {
     match alg {
         Algorithm::Dissemination => dissemination::run(ctx).await,
+        Algorithm::SharedCounter => shared_counter::run(ctx).await,
         _ => Err(not_offered(Collective::Barrier, alg)),
     }
 }

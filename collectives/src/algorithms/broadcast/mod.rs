@@ -2,9 +2,12 @@
 //!
 //! Binomial is latency-optimal and wins for small buffers; scatter-allgather sends about
 //! 2n bytes per rank instead of n·⌈lg p⌉ through the root and wins for large ones.
+//! Shared-put (only where the transport has shared objects) puts the buffer in the store
+//! once for every rank to read.
 
 mod binomial;
 mod scatter_allgather;
+mod shared_put;
 #[cfg(test)]
 mod tests;
 
@@ -16,13 +19,19 @@ use crate::error::Result;
 use crate::types::{Element, Rank};
 
 /// The broadcast algorithms.
-pub const ALGORITHMS: &[Algorithm] = &[Algorithm::Binomial, Algorithm::ScatterAllgather];
+pub const ALGORITHMS: &[Algorithm] = &[
+    Algorithm::Binomial,
+    Algorithm::ScatterAllgather,
+    Algorithm::SharedPut,
+];
 
-/// The estimated time of `alg`, or `None` where it cannot run the call.
+/// The estimated time of `alg`, or `None` where it cannot run the call (shared-put on a
+/// transport without shared objects).
 pub fn cost(alg: Algorithm, input: &CostInput) -> Option<f64> {
     match alg {
         Algorithm::Binomial => Some(binomial::cost(input)),
         Algorithm::ScatterAllgather => Some(scatter_allgather::cost(input)),
+        Algorithm::SharedPut if input.has_shared_objects() => Some(shared_put::cost(input)),
         _ => None,
     }
 }
@@ -33,6 +42,7 @@ pub fn traffic(alg: Algorithm, p: usize, count: usize, elem: usize, root: Rank) 
     match alg {
         Algorithm::Binomial => binomial::traffic(p, count * elem),
         Algorithm::ScatterAllgather => scatter_allgather::traffic(p, count, elem, root),
+        Algorithm::SharedPut => shared_put::traffic(p, count * elem),
         _ => Traffic::default(),
     }
 }
@@ -47,6 +57,7 @@ pub async fn run<T: Element>(
     match alg {
         Algorithm::Binomial => binomial::run(ctx, buf, root).await,
         Algorithm::ScatterAllgather => scatter_allgather::run(ctx, buf, root).await,
+        Algorithm::SharedPut => shared_put::run(ctx, buf, root).await,
         _ => Err(not_offered(Collective::Broadcast, alg)),
     }
 }

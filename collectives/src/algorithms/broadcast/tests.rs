@@ -34,7 +34,7 @@ async fn check<T: Element>(comm: &mut Communicator, alg: Algorithm, root: Rank, 
 #[test]
 fn every_rank_gets_the_roots_buffer() {
     for p in RANKS {
-        local::run(p, |mut comm| async move {
+        local::run_with_store(p, |mut comm| async move {
             for alg in ALGORITHMS.iter().copied() {
                 for root in 0..p {
                     // Counts below p leave some scatter blocks empty; 1000 and 100_003 are
@@ -67,7 +67,7 @@ fn selector_prefers_binomial_for_small_and_scatter_allgather_for_large() {
 #[test]
 fn ranks_that_disagree_on_the_count_get_mismatch() {
     for alg in ALGORITHMS.iter().copied() {
-        let kinds = local::run(4, |mut comm| async move {
+        let kinds = local::run_with_store(4, |mut comm| async move {
             let count = if comm.rank() == 2 { 11 } else { 10 };
             let mut buf = vec![1i32; count];
             comm.set_timeout(std::time::Duration::from_secs(5));

@@ -7,6 +7,7 @@
 mod recursive_doubling;
 mod recursive_halving;
 mod ring;
+mod scatter_reduce;
 
 use super::context::OpCtx;
 use super::cost::{CostInput, Traffic};
@@ -21,15 +22,18 @@ pub const ALGORITHMS: &[Algorithm] = &[
     Algorithm::Ring,
     Algorithm::RecursiveHalving,
     Algorithm::RecursiveDoubling,
+    Algorithm::ScatterReduce,
 ];
 
 /// The estimated time of `alg`, or `None` where it cannot run the call (ring and recursive
-/// halving combine out of rank order, so they need a commutative reduction).
+/// halving combine out of rank order, so they need a commutative reduction; scatter-reduce
+/// needs shared objects).
 pub fn cost(alg: Algorithm, input: &CostInput) -> Option<f64> {
     match alg {
         Algorithm::Ring if input.commutative => Some(ring::cost(input)),
         Algorithm::RecursiveHalving if input.commutative => Some(recursive_halving::cost(input)),
         Algorithm::RecursiveDoubling => Some(recursive_doubling::cost(input)),
+        Algorithm::ScatterReduce if input.has_shared_objects() => Some(scatter_reduce::cost(input)),
         _ => None,
     }
 }
@@ -40,6 +44,7 @@ pub fn traffic(alg: Algorithm, blocks: &Blocks, elem: usize) -> Traffic {
         Algorithm::Ring => ring::traffic(blocks, elem),
         Algorithm::RecursiveHalving => recursive_halving::traffic(blocks, elem),
         Algorithm::RecursiveDoubling => recursive_doubling::traffic(blocks, elem),
+        Algorithm::ScatterReduce => scatter_reduce::traffic(blocks, elem),
         _ => Traffic::default(),
     }
 }
@@ -56,6 +61,7 @@ pub async fn run<T: Element>(
         Algorithm::Ring => ring::run(ctx, buf, blocks, op).await,
         Algorithm::RecursiveHalving => recursive_halving::run(ctx, buf, blocks, op).await,
         Algorithm::RecursiveDoubling => recursive_doubling::run(ctx, buf, blocks, op).await,
+        Algorithm::ScatterReduce => scatter_reduce::run(ctx, buf, blocks, op).await,
         _ => Err(not_offered(Collective::ReduceScatter, alg)),
     }
 }
@@ -177,7 +183,7 @@ pub(crate) mod tests {
     #[test]
     fn every_algorithm_matches_the_reference_through_the_communicator() {
         for p in RANKS {
-            local::run(p, |mut comm| async move {
+            local::run_with_store(p, |mut comm| async move {
                 let r = comm.rank();
                 for &alg in ALGORITHMS {
                     for block in [0, 1, 5, 2 * CHUNK + 3] {
@@ -220,7 +226,7 @@ pub(crate) mod tests {
     #[test]
     fn uneven_blocks_through_the_module() {
         for p in RANKS {
-            local::run(p, |comm| async move {
+            local::run_with_store(p, |comm| async move {
                 let r = comm.rank();
                 let members: Vec<usize> = (0..p).collect();
                 let mut seq = 0;

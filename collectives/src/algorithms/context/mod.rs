@@ -2,7 +2,12 @@
 //!
 //! Algorithms see communicator ranks `0..size`; the context maps them onto the transport's
 //! job ranks, stamps every message with the call's header, and checks every received header
-//! against its own, so a disagreement between ranks surfaces as `Mismatch`.
+//! against its own, so a disagreement between ranks surfaces as `Mismatch`. Shared objects
+//! (see `shared.rs`) get the same framing and checks.
+
+mod shared;
+
+pub use shared::release_requests;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -102,7 +107,7 @@ impl<'a> OpCtx<'a> {
         self.deadline
     }
 
-    /// The link profile of the transport.
+    /// The transport.
     pub fn transport(&self) -> &'a dyn Transport {
         self.transport
     }
@@ -186,6 +191,16 @@ impl<'a> OpCtx<'a> {
         len: usize,
     ) -> Result<Payload<T>> {
         let payload = self.recv_frame::<T>(peer, step, chunk, chunks).await?;
+        self.check_len(payload, len, peer, step)
+    }
+
+    fn check_len<T: Element>(
+        &self,
+        payload: Payload<T>,
+        len: usize,
+        peer: Rank,
+        step: u32,
+    ) -> Result<Payload<T>> {
         if payload.len() != len {
             return Err(self.annotate(
                 Error::new(
@@ -229,7 +244,18 @@ impl<'a> OpCtx<'a> {
             .recv(from, tag, self.deadline)
             .await
             .map_err(|e| self.annotate(e, peer, step))?;
-        let (got, payload) = Header::decode(&frame).map_err(|e| self.annotate(e, peer, step))?;
+        self.open(&frame, peer, step, chunks)
+    }
+
+    /// Decodes a frame from `peer` and checks its header against the call's.
+    fn open<T: Element>(
+        &self,
+        frame: &Bytes,
+        peer: Rank,
+        step: u32,
+        chunks: u32,
+    ) -> Result<Payload<T>> {
+        let (got, payload) = Header::decode(frame).map_err(|e| self.annotate(e, peer, step))?;
         self.check(&got, chunks)
             .map_err(|e| self.annotate(e, peer, step))?;
         if payload.len() % size_of::<T>() != 0 {
