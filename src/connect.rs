@@ -117,7 +117,9 @@ async fn connect_medium(job: &JobSpec, rank: Rank, spec: &str) -> Result<Arc<dyn
 async fn connect_store(job: &JobSpec, rank: Rank, spec: &str) -> Result<Arc<dyn Transport>> {
     if spec.starts_with("memcached://") {
         let spec = MemcachedSpec::parse(spec)?;
-        Ok(Arc::new(MemcachedTransport::connect(job, rank, &spec).await?))
+        Ok(Arc::new(
+            MemcachedTransport::connect(job, rank, &spec).await?,
+        ))
     } else {
         let spec = RedisSpec::parse(spec)?;
         Ok(Arc::new(RedisTransport::connect(job, rank, &spec).await?))

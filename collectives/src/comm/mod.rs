@@ -283,17 +283,30 @@ impl Communicator {
                 profile: transport.profile(),
                 commutative,
             };
+            // Message algorithms pay for a server in between, store-native ones model it.
+            let messages = CostInput {
+                profile: input.profile.for_messages(input.ranks),
+                ..input
+            };
+            let estimate = |a: Algorithm| {
+                cost(
+                    a,
+                    if a.needs_shared_objects() {
+                        &input
+                    } else {
+                        &messages
+                    },
+                )
+            };
             let algorithm =
-                match selector::select(collective, offered, self.options.algorithm, |a| {
-                    cost(a, &input)
-                }) {
+                match selector::select(collective, offered, self.options.algorithm, estimate) {
                     Ok(a) => a,
                     Err(e) => {
                         refused.get_or_insert(e);
                         continue;
                     }
                 };
-            let seconds = cost(algorithm, &input).unwrap_or(f64::INFINITY);
+            let seconds = estimate(algorithm).unwrap_or(f64::INFINITY);
             let score = match self.hint {
                 Hint::Fast => seconds,
                 Hint::Cheap => dollars(

@@ -38,6 +38,10 @@ pub struct LinkProfile {
     pub usd_per_byte: f64,
     /// Whether [`Transport::shared`] offers put-once, read-many objects.
     pub shared_objects: bool,
+    /// Whether every message passes through one server (a store): a put and a get, both
+    /// through the server, whose bandwidth all ranks share. The selector charges message
+    /// algorithms for that (see [`LinkProfile::for_messages`]).
+    pub via_server: bool,
 }
 
 impl LinkProfile {
@@ -49,7 +53,25 @@ impl LinkProfile {
         usd_per_request: 0.0,
         usd_per_byte: 0.0,
         shared_objects: false,
+        via_server: false,
     };
+
+    /// The profile that message algorithms' cost formulas (written for independent links)
+    /// should see on `ranks` ranks. Through a server a message is two requests (put, get),
+    /// so α doubles; its bytes cross the server twice, and in a round every rank's messages
+    /// cross it together, so β grows by 2p. (An over-estimate for rounds in which fewer
+    /// ranks send, such as a binomial tree's first ones.) Other media are unchanged.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn for_messages(self, ranks: usize) -> LinkProfile {
+        if !self.via_server {
+            return self;
+        }
+        LinkProfile {
+            latency: self.latency * 2,
+            bandwidth: self.bandwidth / (2.0 * ranks.max(1) as f64),
+            ..self
+        }
+    }
 }
 
 /// Put-once, read-many objects and counters, offered by store-like media for store-native

@@ -563,6 +563,7 @@ impl Transport for MemcachedTransport {
             usd_per_request: 0.0,
             usd_per_byte: 0.0,
             shared_objects: true,
+            via_server: true,
         }
     }
 

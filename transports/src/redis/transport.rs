@@ -35,6 +35,7 @@ const PROFILE: LinkProfile = LinkProfile {
     usd_per_request: 0.0,
     usd_per_byte: 0.0,
     shared_objects: false,
+    via_server: true,
 };
 
 /// How long one `BLPOP` blocks on the server before the reader looks again.

@@ -42,6 +42,7 @@ const PROFILE: LinkProfile = LinkProfile {
     usd_per_request: 0.0,
     usd_per_byte: 0.0,
     shared_objects: false,
+    via_server: false,
 };
 
 /// One rank's endpoint of a tcp job.

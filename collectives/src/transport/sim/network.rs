@@ -464,6 +464,7 @@ impl Transport for SimTransport {
             usd_per_request: 0.0,
             usd_per_byte: 0.0,
             shared_objects: false,
+            via_server: false,
         }
     }
 
