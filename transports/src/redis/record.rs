@@ -30,6 +30,8 @@ const MACED_HEAD: usize = HEAD_LEN - MAC_LEN;
 const MAC_LEN: usize = 16;
 const VERSION: u8 = 1;
 const CONTEXT: &[u8] = b"fccl redis v1";
+/// The context of shared objects' parts, so that no inbox record passes for one.
+const OBJECT_CONTEXT: &[u8] = b"fccl redis object v1";
 
 /// The largest message a record head may announce.
 const MAX_TOTAL: u64 = 1 << 36;
@@ -53,10 +55,21 @@ pub(crate) struct Sealer {
 }
 
 impl Sealer {
+    /// The sealer of inbox records.
     pub(crate) fn new(secret: &Secret, job: JobId) -> Sealer {
+        Sealer::with_context(secret, job, CONTEXT)
+    }
+
+    /// The sealer of shared objects' parts: the same records under another MAC context,
+    /// sealed for their owner as destination.
+    pub(crate) fn for_objects(secret: &Secret, job: JobId) -> Sealer {
+        Sealer::with_context(secret, job, OBJECT_CONTEXT)
+    }
+
+    fn with_context(secret: &Secret, job: JobId, context: &[u8]) -> Sealer {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.bytes())
             .expect("HMAC accepts keys of any length");
-        mac.update(CONTEXT);
+        mac.update(context);
         mac.update(&job.0);
         Sealer { mac }
     }
@@ -249,6 +262,8 @@ mod tests {
         assert_eq!(other.open(&record, 2, 3).unwrap_err(), "bad MAC");
         let other = Sealer::new(&Secret([1; 32]), JobId([8; 16]));
         assert_eq!(other.open(&record, 2, 3).unwrap_err(), "bad MAC");
+        let objects = Sealer::for_objects(&Secret([1; 32]), job);
+        assert_eq!(objects.open(&record, 2, 3).unwrap_err(), "bad MAC");
         for i in 0..record.len() {
             let mut b = record.to_vec();
             b[i] ^= 1;
