@@ -221,18 +221,22 @@ impl Inner {
         self.gone_error(owner, tag)
     }
 
-    /// Says goodbye to every peer still here, waits (up to [`LINGER`]) for theirs, stops
-    /// the reader and deletes this rank's keys: its inbox, its sentinel, the objects it put,
+    /// Says goodbye to every peer, waits (up to [`LINGER`]) for theirs, stops
+    /// the reader and deletes this rank's keys: its inbox (and those of the peers that left),
+    /// its sentinel, the objects it put,
     /// its wake lists, the credit it published and (once every peer has left, so none can
     /// still use them) the counters it used.
     pub(super) async fn leave(&self) -> Result<()> {
-        let peers: Vec<Rank> = (0..self.job.size)
-            .filter(|&p| p != self.rank && !self.left[p].load(Ordering::SeqCst))
-            .collect();
-        let byes = peers
-            .iter()
-            .map(|&p| self.send_control(p, Kind::Bye, CommId::WORLD, &[]));
-        let said = futures_util::future::join_all(byes).await;
+        // Every peer is told, even one whose goodbye came already: it lingers until ours
+        // comes. Those first, so that every rank that sees our goodbye (and may then delete
+        // the inboxes of the peers that left, see `own_keys`) sees it after theirs.
+        let (gone, here): (Vec<Rank>, Vec<Rank>) = (0..self.job.size)
+            .filter(|&p| p != self.rank)
+            .partition(|&p| self.left[p].load(Ordering::SeqCst));
+        let bye = |p| self.send_control(p, Kind::Bye, CommId::WORLD, &[]);
+        let mut said = futures_util::future::join_all(gone.iter().map(|&p| bye(p))).await;
+        said.extend(futures_util::future::join_all(here.iter().map(|&p| bye(p))).await);
+        let peers: Vec<Rank> = gone.into_iter().chain(here).collect();
         let until = Instant::now() + LINGER;
         while Instant::now() < until
             && self.broken.get().is_none()
@@ -268,6 +272,13 @@ impl Inner {
     /// The keys this rank made and deletes when it leaves.
     fn own_keys(&self, with_counters: bool) -> Vec<String> {
         let mut keys = vec![self.keys.inbox(self.rank), self.alive_key.clone()];
+        // The inboxes of the peers that left: our goodbye may have come after they deleted
+        // theirs, and recreated it.
+        keys.extend(
+            (0..self.job.size)
+                .filter(|&p| p != self.rank && self.left[p].load(Ordering::SeqCst))
+                .map(|p| self.keys.inbox(p)),
+        );
         for (tag, parts) in self.puts.lock().unwrap_or_else(|p| p.into_inner()).drain() {
             keys.push(self.keys.object(self.rank, &tag));
             keys.extend((1..parts).map(|i| self.keys.object_part(self.rank, &tag, i)));
