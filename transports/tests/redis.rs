@@ -660,3 +660,85 @@ async fn gets_and_waits_time_out_at_their_deadline() {
     close_all(&ranks).await;
     assert_eq!(server.dbsize(), 0);
 }
+
+// A server that loses the job's keys.
+
+/// Has each rank of `ranks` wait on a receive (and rank 0 on a get too) while `lose` runs
+/// on a blocking thread, and checks that each fails with an error that says so, containing
+/// `says`, well before its deadline; later receives fail at once too.
+async fn every_rank_fails_clearly<F>(ranks: &[RedisTransport], lose: F, says: &str)
+where
+    F: FnOnce() + Send + 'static,
+{
+    // The job is under way: a message went through.
+    ranks[0]
+        .send(1, tag(1), Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    assert_eq!(&ranks[1].recv(0, tag(1), soon()).await.unwrap()[..], b"x");
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(30);
+    let n = ranks.len();
+    let waits = ranks.iter().enumerate().map(|(me, t)| async move {
+        let got = t.recv((me + 1) % n, tag(2), deadline).await;
+        (got.map(|_| ()), started.elapsed())
+    });
+    let get = async {
+        let got = ranks[0]
+            .shared()
+            .unwrap()
+            .get(1, obj_tag(3), deadline)
+            .await;
+        (got.map(|_| ()), started.elapsed())
+    };
+    let lose = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::task::spawn_blocking(lose).await.unwrap();
+    };
+    let (waited, got, ()) = tokio::join!(futures_util::future::join_all(waits), get, lose);
+    for (rank, (failed, took)) in waited.into_iter().chain([got]).enumerate() {
+        let e = failed.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Transport, "rank {rank}: {e}");
+        let text = e.to_string();
+        assert!(text.contains(says), "rank {rank}: {text}");
+        assert!(text.contains(ranks[0].server()), "rank {rank}: {text}");
+        assert!(
+            text.contains("this job's messages are lost"),
+            "rank {rank}: {text}"
+        );
+        assert!(took < Duration::from_secs(5), "rank {rank} took {took:?}");
+    }
+    let later = ranks[2].recv(0, tag(9), deadline).await.unwrap_err();
+    assert!(later.to_string().contains(says), "{later}");
+    let send = ranks[2].send(0, tag(9), Bytes::new()).await.unwrap_err();
+    assert!(send.to_string().contains(says), "{send}");
+    close_all(ranks).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restarted_mid_job_fails_every_rank_clearly() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let job = JobSpec::new(3, server.url()).unwrap();
+    let ranks = join(&job).await;
+    let server = std::sync::Arc::new(std::sync::Mutex::new(server));
+    let restart = {
+        let server = std::sync::Arc::clone(&server);
+        move || server.lock().unwrap().restart()
+    };
+    every_rank_fails_clearly(&ranks, restart, "restarted").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_flushed_mid_job_fails_every_rank_clearly() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let job = JobSpec::new(3, server.url()).unwrap();
+    let ranks = join(&job).await;
+    let mut conn = server.conn();
+    let flush = move || redis::cmd("FLUSHALL").query::<()>(&mut conn).unwrap();
+    every_rank_fails_clearly(&ranks, flush, "lost this job's keys").await;
+    assert_eq!(server.dbsize(), 0);
+}

@@ -227,6 +227,14 @@ impl Inner {
     /// its wake lists, the credit it published and (once every peer has left, so none can
     /// still use them) the counters it used.
     pub(super) async fn leave(&self) -> Result<()> {
+        if self.broken.get().is_some() {
+            // The server lost the job: nobody lingers for goodbyes, which would only
+            // recreate inboxes; delete what may have been written since, every inbox included.
+            self.stop_tasks();
+            let mut keys = self.own_keys(true);
+            keys.extend((0..self.job.size).map(|p| self.keys.inbox(p)));
+            return self.delete(&keys).await;
+        }
         // Every peer is told, even one whose goodbye came already: it lingers until ours
         // comes. Those first, so that every rank that sees our goodbye (and may then delete
         // the inboxes of the peers that left, see `own_keys`) sees it after theirs.
@@ -245,6 +253,15 @@ impl Inner {
             // The reader marks peers as it goes; a short poll is simpler than a notifier.
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        self.stop_tasks();
+        let everyone_left =
+            (0..self.job.size).all(|p| p == self.rank || self.left[p].load(Ordering::SeqCst));
+        let deleted = self.delete(&self.own_keys(everyone_left)).await;
+        said.into_iter().collect::<Result<Vec<()>>>()?;
+        deleted
+    }
+
+    fn stop_tasks(&self) {
         for task in self
             .tasks
             .lock()
@@ -253,9 +270,9 @@ impl Inner {
         {
             task.abort();
         }
-        let everyone_left =
-            (0..self.job.size).all(|p| p == self.rank || self.left[p].load(Ordering::SeqCst));
-        let keys = self.own_keys(everyone_left);
+    }
+
+    async fn delete(&self, keys: &[String]) -> Result<()> {
         let mut deleted = Ok(());
         for batch in keys.chunks(DEL_BATCH) {
             let mut pipe = redis::pipe();
@@ -265,7 +282,6 @@ impl Inner {
                 .await;
             deleted = deleted.and(done);
         }
-        said.into_iter().collect::<Result<Vec<()>>>()?;
         deleted
     }
 

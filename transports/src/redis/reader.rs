@@ -91,17 +91,18 @@ impl Inner {
         let Ok(mut conn) = open(&self.client, &self.server, until, timeout).await else {
             return Ok(None);
         };
+        // The shared and the blocking connections may have failed with this one. (After a
+        // restart, leaving still deletes through the new shared one what was written since.)
+        if let Ok(shared) = open(&self.client, &self.server, until, self.job.timeout).await {
+            self.conn.replace(shared);
+        }
+        self.blocking.clear();
         match run_id(&mut conn).await {
             Ok(id) if id != self.run_id => return Err(self.restarted()),
             Ok(_) => {}
             Err(_) => return Ok(None),
         }
         self.check_keys(&mut conn).await?;
-        // The shared and the blocking connections may have failed with this one.
-        if let Ok(shared) = open(&self.client, &self.server, until, self.job.timeout).await {
-            self.conn.replace(shared);
-        }
-        self.blocking.clear();
         Ok(Some(conn))
     }
 
