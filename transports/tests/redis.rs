@@ -742,3 +742,53 @@ async fn a_server_flushed_mid_job_fails_every_rank_clearly() {
     every_rank_fails_clearly(&ranks, flush, "lost this job's keys").await;
     assert_eq!(server.dbsize(), 0);
 }
+
+// Back-pressure.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_far_ahead_of_its_receiver_waits_for_it() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    const WINDOW: usize = 1 << 20;
+    const MSG: usize = 64 << 10;
+    const COUNT: usize = 4 * WINDOW / MSG;
+    let job = JobSpec::new(2, server.url()).unwrap();
+    let mut spec = RedisSpec::parse(&job.transport).unwrap();
+    spec.chunk_bytes = 16 << 10;
+    spec.window_bytes = WINDOW;
+    let joins = (0..2).map(|rank| RedisTransport::connect(&job, rank, &spec));
+    let ranks: Vec<_> = futures_util::future::join_all(joins)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let message = |i: usize| Bytes::from(vec![i as u8; MSG]);
+    let sent = std::sync::atomic::AtomicUsize::new(0);
+    let send = async {
+        for i in 0..COUNT {
+            ranks[0].send(1, tag(i as u64), message(i)).await.unwrap();
+            sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    };
+    let receive = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let stalled_at = sent.load(std::sync::atomic::Ordering::SeqCst);
+        // The receiver reads them in reverse, the last one first: it waits on the sender,
+        // which must be let on although the earlier messages are unclaimed.
+        for i in (0..COUNT).rev() {
+            let got = ranks[1].recv(0, tag(i as u64), soon()).await.unwrap();
+            assert!(got == message(i), "message {i} arrived changed");
+        }
+        stalled_at
+    };
+    let ((), stalled_at) = tokio::join!(send, receive);
+    eprintln!("the sender stalled after {stalled_at} of {COUNT} messages of {MSG} bytes");
+    assert!(
+        stalled_at * MSG >= WINDOW && stalled_at * MSG <= 3 * WINDOW,
+        "{stalled_at} messages of {MSG} bytes sent before the receiver read"
+    );
+    assert_eq!(sent.into_inner(), COUNT);
+    close_all(&ranks).await;
+    assert_eq!(server.dbsize(), 0);
+}
