@@ -138,7 +138,9 @@ impl Inner {
                 ));
             }
             let block = deadline.saturating_duration_since(now).min(WAIT_BLOCK);
-            let mut lease = self.blocking.lease(deadline).await?;
+            let Some(mut lease) = self.lease(deadline).await else {
+                continue;
+            };
             let mut cmd = redis::cmd("BLPOP");
             cmd.arg(wake).arg(block.as_secs_f64().max(0.001));
             let popped = tokio::select! {

@@ -11,7 +11,7 @@ use fccl_collectives::{CommId, Error, ErrorKind, JobSpec, Rank, Result, Tag};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::conn::{BlockingPool, SharedConn, redis_error};
+use super::conn::{BlockingPool, Lease, SharedConn, redis_error};
 use super::flow::Flow;
 use super::keys::Keys;
 use super::record::{Head, Sealer};
@@ -128,6 +128,20 @@ impl Inner {
                     self.server
                 ),
             )),
+        }
+    }
+
+    /// A connection for one blocking command; `None` (after a short pause) if none can be
+    /// opened now: the caller looks at its failure conditions and deadline, then tries again,
+    /// since the reader decides whether the server is lost.
+    pub(super) async fn lease(&self, deadline: Instant) -> Option<Lease<'_>> {
+        match self.blocking.lease(deadline).await {
+            Ok(lease) => Some(lease),
+            Err(_) => {
+                tokio::time::sleep_until(deadline.min(Instant::now() + Duration::from_millis(100)))
+                    .await;
+                None
+            }
         }
     }
 

@@ -199,7 +199,9 @@ impl Inner {
             .with_peer(to));
         }
         let block = deadline.saturating_duration_since(now).min(CREDIT_BLOCK);
-        let mut lease = self.blocking.lease(deadline).await?;
+        let Some(mut lease) = self.lease(deadline).await else {
+            return Ok(());
+        };
         let mut cmd = redis::cmd("BLPOP");
         cmd.arg(self.keys.credit(self.rank, to))
             .arg(block.as_secs_f64().max(0.001));

@@ -32,7 +32,7 @@ const PARTS_AT_ONCE: usize = 4;
 /// How long one `BLMOVE` blocks before the reader looks again.
 const GET_BLOCK: Duration = Duration::from_secs(1);
 
-/// A part that failed its check, with what it was.
+/// What a stored part turned out to be.
 enum Part {
     Good(Head, Bytes),
     Forged,
@@ -205,7 +205,9 @@ impl Inner {
                 .with_peer(owner));
             }
             let block = deadline.saturating_duration_since(now).min(GET_BLOCK);
-            let mut lease = self.blocking.lease(deadline).await?;
+            let Some(mut lease) = self.lease(deadline).await else {
+                continue;
+            };
             let mut cmd = redis::cmd("BLMOVE");
             cmd.arg(&key).arg(&key).arg("LEFT").arg("RIGHT");
             cmd.arg(block.as_secs_f64().max(0.001));
