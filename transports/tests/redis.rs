@@ -23,14 +23,31 @@ impl Server {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
             listener.local_addr().expect("an address").port()
         };
+        let child = Server::spawn(port)?;
+        let server = Server { child, port };
+        server.wait_ready();
+        Some(server)
+    }
+
+    /// Kills the server and starts a new one on the same port: a restart that lost
+    /// everything (no persistence).
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Server::spawn(self.port).expect("redis-server restarts");
+        self.wait_ready();
+    }
+
+    /// Starts `redis-server` on `port`; `None` if it is not installed.
+    fn spawn(port: u16) -> Option<Child> {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
-        let child = match child {
-            Ok(c) => c,
+        match child {
+            Ok(c) => Some(c),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // The README's test command installs it: under CI a missing server fails.
                 assert!(
@@ -38,20 +55,26 @@ impl Server {
                     "redis-server is not installed (scripts/test.sh installs it)"
                 );
                 eprintln!("redis-server is not installed: skipping this test");
-                return None;
+                None
             }
             Err(e) => panic!("cannot start redis-server: {e}"),
-        };
-        let server = Server { child, port };
+        }
+    }
+
+    /// Waits (up to 5 s) until the server answers a PING.
+    fn wait_ready(&self) {
         let until = std::time::Instant::now() + Duration::from_secs(5);
         loop {
-            let pong = server
+            let pong = self
                 .try_conn()
                 .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
             match pong {
-                Ok(_) => return Some(server),
+                Ok(_) => return,
                 Err(e) if std::time::Instant::now() > until => {
-                    panic!("redis-server on port {port} did not answer within 5 s: {e}")
+                    panic!(
+                        "redis-server on port {} did not answer within 5 s: {e}",
+                        self.port
+                    )
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
@@ -365,4 +388,407 @@ async fn a_server_that_is_not_there_fails_clearly_without_the_password() {
     let text = e.to_string();
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
+}
+
+// Shared objects and counters.
+
+fn obj_tag(seq: u64) -> Tag {
+    Tag {
+        p2p: false,
+        ..tag(seq)
+    }
+}
+
+/// Joins every rank of a job on `server` whose parts are `chunk` bytes long.
+async fn join_with(server: &Server, size: usize, chunk: usize) -> (JobSpec, Vec<RedisTransport>) {
+    let job = JobSpec::new(size, server.url()).unwrap();
+    let mut spec = RedisSpec::parse(&job.transport).unwrap();
+    spec.chunk_bytes = chunk;
+    let joins = (0..size).map(|rank| RedisTransport::connect(&job, rank, &spec));
+    let ranks = futures_util::future::join_all(joins)
+        .await
+        .into_iter()
+        .map(|t| t.expect("every rank joins"))
+        .collect();
+    (job, ranks)
+}
+
+#[tokio::test]
+async fn objects_are_read_by_every_rank_and_a_get_waits_for_the_put() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let job = JobSpec::new(3, server.url()).unwrap();
+    let ranks = join(&job).await;
+    assert!(ranks[0].profile().shared_objects);
+    let objects: Vec<_> = ranks.iter().map(|t| t.shared().expect("objects")).collect();
+    let started = Instant::now();
+    // Ranks 1 and 2 wait before rank 0 puts.
+    let put = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        objects[0]
+            .put(obj_tag(1), Bytes::from_static(b"hello"))
+            .await
+    };
+    let (put, got1, got2) = tokio::join!(
+        put,
+        objects[1].get(0, obj_tag(1), soon()),
+        objects[2].get(0, obj_tag(1), soon())
+    );
+    put.unwrap();
+    assert_eq!(&got1.unwrap()[..], b"hello");
+    assert_eq!(&got2.unwrap()[..], b"hello");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    // The object stays for later readers, the owner included, and an empty one works too.
+    assert_eq!(
+        &objects[0].get(0, obj_tag(1), soon()).await.unwrap()[..],
+        b"hello"
+    );
+    objects[2].put(obj_tag(2), Bytes::new()).await.unwrap();
+    assert!(
+        objects[1]
+            .get(2, obj_tag(2), soon())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Removed objects are gone from the server; removing twice is fine.
+    objects[1].remove(0, obj_tag(1)).await.unwrap();
+    objects[2].remove(2, obj_tag(2)).await.unwrap();
+    objects[2].remove(2, obj_tag(2)).await.unwrap();
+    let exists: usize = redis::cmd("EXISTS")
+        .arg(ranks[0].inbox_key(0).replace(":inbox:0", ":obj:0:") + &obj_tag(1).to_string())
+        .query(&mut server.conn())
+        .unwrap();
+    assert_eq!(exists, 0);
+    close_all(&ranks).await;
+    assert_eq!(server.dbsize(), 0);
+}
+
+#[tokio::test]
+async fn a_multi_part_object_arrives_whole_and_close_removes_what_was_left() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let (_, ranks) = join_with(&server, 2, 64 << 10).await;
+    let big: Vec<u8> = (0..(1u32 << 20) + 7).map(|i| (i % 253) as u8).collect();
+    let objects: Vec<_> = ranks.iter().map(|t| t.shared().unwrap()).collect();
+    let (put, got) = tokio::join!(
+        objects[0].put(obj_tag(1), Bytes::from(big.clone())),
+        objects[1].get(0, obj_tag(1), soon())
+    );
+    put.unwrap();
+    let got = got.unwrap();
+    assert!(got[..] == big[..], "the object arrived changed");
+    // 17 parts: a list and 16 strings.
+    assert_eq!(
+        server.dbsize() - 2,
+        17,
+        "the sentinels aside (the inboxes are empty)"
+    );
+    objects[1]
+        .put(obj_tag(2), Bytes::from_static(b"left"))
+        .await
+        .unwrap();
+    close_all(&ranks).await;
+    assert_eq!(server.dbsize(), 0);
+}
+
+#[tokio::test]
+async fn an_object_from_outside_the_job_is_refused() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let job = JobSpec::new(2, server.url()).unwrap();
+    let ranks = join(&job).await;
+    let mut stranger_job = job.clone();
+    stranger_job.secret = Secret::random();
+    let spec = RedisSpec::parse(&job.transport).unwrap();
+    let stranger = RedisTransport::connect(&stranger_job, 0, &spec)
+        .await
+        .unwrap();
+    let shared = stranger.shared().unwrap();
+    shared
+        .put(obj_tag(1), Bytes::from_static(b"evil"))
+        .await
+        .unwrap();
+    let put = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        ranks[0]
+            .shared()
+            .unwrap()
+            .put(obj_tag(1), Bytes::from_static(b"good"))
+            .await
+    };
+    let (put, got) = tokio::join!(put, ranks[1].shared().unwrap().get(0, obj_tag(1), soon()));
+    put.unwrap();
+    assert_eq!(&got.unwrap()[..], b"good");
+    assert!(ranks[1].rejected_records() >= 1);
+    drop(stranger);
+    close_all(&ranks).await;
+}
+
+#[tokio::test]
+async fn counters_add_with_negative_deltas_and_wake_their_waiters() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let job = JobSpec::new(3, server.url()).unwrap();
+    let ranks = join(&job).await;
+    let objects: Vec<_> = ranks.iter().map(|t| t.shared().unwrap()).collect();
+    let c = obj_tag(7);
+    assert_eq!(objects[0].add(c, 5).await.unwrap(), 5);
+    assert_eq!(objects[1].add(c, -8).await.unwrap(), -3);
+    assert_eq!(objects[2].add(c, 0).await.unwrap(), -3);
+    // Reached already: no wait.
+    assert_eq!(objects[2].wait_for(c, -3, soon()).await.unwrap(), -3);
+    // A barrier: each rank adds one and waits for three.
+    let b = obj_tag(8);
+    let started = Instant::now();
+    let barrier = |rank: usize| {
+        let o = objects[rank];
+        async move {
+            tokio::time::sleep(Duration::from_millis(100 * rank as u64)).await;
+            o.add(b, 1).await.unwrap();
+            o.wait_for(b, 3, soon()).await
+        }
+    };
+    let (v0, v1, v2) = tokio::join!(barrier(0), barrier(1), barrier(2));
+    assert_eq!((v0.unwrap(), v1.unwrap(), v2.unwrap()), (3, 3, 3));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // A waiter is woken when the value is crossed going up again after going down.
+    let (waited, ()) = tokio::join!(objects[0].wait_for(c, 4, soon()), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        objects[1].add(c, 2).await.unwrap(); // -1
+        objects[1].add(c, -1).await.unwrap(); // -2
+        objects[2].add(c, 10).await.unwrap(); // 8
+    });
+    assert_eq!(waited.unwrap(), 8);
+    objects[0].remove_counter(c).await.unwrap();
+    objects[0].remove_counter(c).await.unwrap();
+    assert_eq!(
+        objects[1].add(c, 1).await.unwrap(),
+        1,
+        "a removed counter starts at 0"
+    );
+    close_all(&ranks).await;
+    assert_eq!(server.dbsize(), 0);
+}
+
+#[tokio::test]
+async fn an_abort_or_a_departure_wakes_waiting_gets_and_waits() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let job = JobSpec::new(3, server.url()).unwrap();
+    let ranks = join(&job).await;
+    let objects: Vec<_> = ranks.iter().map(|t| t.shared().unwrap()).collect();
+    let started = Instant::now();
+    let abort = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        ranks[0]
+            .abort(CommId::WORLD, &[1, 2], "rank 0 gave up")
+            .await;
+    };
+    let (get, wait, ()) = tokio::join!(
+        objects[1].get(0, obj_tag(1), soon()),
+        objects[2].wait_for(obj_tag(2), 1, soon()),
+        abort
+    );
+    for e in [get.unwrap_err(), wait.unwrap_err()] {
+        assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
+        assert!(e.to_string().contains("rank 0 gave up"), "{e}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Another communicator is not aborted; its owner leaving fails its get.
+    let other = Tag {
+        comm: CommId(42),
+        ..obj_tag(3)
+    };
+    let started = Instant::now();
+    let get = async {
+        let got = objects[1].get(2, other, soon()).await;
+        let took = started.elapsed();
+        // Rank 2 lingers until the others say goodbye.
+        close_all(&ranks[..2]).await;
+        (got, took)
+    };
+    let ((get, took), closed) = tokio::join!(get, async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        ranks[2].close().await
+    });
+    let e = get.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
+    assert!(e.to_string().contains("left"), "{e}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    closed.unwrap();
+    assert_eq!(server.dbsize(), 0);
+}
+
+#[tokio::test]
+async fn gets_and_waits_time_out_at_their_deadline() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let job = JobSpec::new(2, server.url()).unwrap();
+    let ranks = join(&job).await;
+    let objects = ranks[0].shared().unwrap();
+    // Longer than one blocking command, so the wait is renewed once.
+    for wait in [Duration::from_millis(300), Duration::from_millis(1300)] {
+        let started = Instant::now();
+        let (get, waited) = tokio::join!(
+            objects.get(1, obj_tag(1), started + wait),
+            objects.wait_for(obj_tag(2), 1, started + wait)
+        );
+        for e in [get.unwrap_err(), waited.unwrap_err()] {
+            assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+        }
+        let took = started.elapsed();
+        assert!(
+            took >= wait && took < wait + Duration::from_millis(500),
+            "{took:?}"
+        );
+    }
+    close_all(&ranks).await;
+    assert_eq!(server.dbsize(), 0);
+}
+
+// A server that loses the job's keys.
+
+/// Has each rank of `ranks` wait on a receive (and rank 0 on a get too) while `lose` runs
+/// on a blocking thread, and checks that each fails with an error that says so, containing
+/// `says`, well before its deadline; later receives fail at once too.
+async fn every_rank_fails_clearly<F>(ranks: &[RedisTransport], lose: F, says: &str)
+where
+    F: FnOnce() + Send + 'static,
+{
+    // The job is under way: a message went through.
+    ranks[0]
+        .send(1, tag(1), Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    assert_eq!(&ranks[1].recv(0, tag(1), soon()).await.unwrap()[..], b"x");
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(30);
+    let n = ranks.len();
+    let waits = ranks.iter().enumerate().map(|(me, t)| async move {
+        let got = t.recv((me + 1) % n, tag(2), deadline).await;
+        (got.map(|_| ()), started.elapsed())
+    });
+    let get = async {
+        let got = ranks[0]
+            .shared()
+            .unwrap()
+            .get(1, obj_tag(3), deadline)
+            .await;
+        (got.map(|_| ()), started.elapsed())
+    };
+    let lose = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::task::spawn_blocking(lose).await.unwrap();
+    };
+    let (waited, got, ()) = tokio::join!(futures_util::future::join_all(waits), get, lose);
+    for (rank, (failed, took)) in waited.into_iter().chain([got]).enumerate() {
+        let e = failed.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Transport, "rank {rank}: {e}");
+        let text = e.to_string();
+        assert!(text.contains(says), "rank {rank}: {text}");
+        assert!(text.contains(ranks[0].server()), "rank {rank}: {text}");
+        assert!(
+            text.contains("this job's messages are lost"),
+            "rank {rank}: {text}"
+        );
+        assert!(took < Duration::from_secs(5), "rank {rank} took {took:?}");
+    }
+    let later = ranks[2].recv(0, tag(9), deadline).await.unwrap_err();
+    assert!(later.to_string().contains(says), "{later}");
+    let send = ranks[2].send(0, tag(9), Bytes::new()).await.unwrap_err();
+    assert!(send.to_string().contains(says), "{send}");
+    close_all(ranks).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restarted_mid_job_fails_every_rank_clearly() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let job = JobSpec::new(3, server.url()).unwrap();
+    let ranks = join(&job).await;
+    let server = std::sync::Arc::new(std::sync::Mutex::new(server));
+    let restart = {
+        let server = std::sync::Arc::clone(&server);
+        move || server.lock().unwrap().restart()
+    };
+    every_rank_fails_clearly(&ranks, restart, "restarted").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_flushed_mid_job_fails_every_rank_clearly() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let job = JobSpec::new(3, server.url()).unwrap();
+    let ranks = join(&job).await;
+    let mut conn = server.conn();
+    let flush = move || redis::cmd("FLUSHALL").query::<()>(&mut conn).unwrap();
+    every_rank_fails_clearly(&ranks, flush, "lost this job's keys").await;
+    assert_eq!(server.dbsize(), 0);
+}
+
+// Back-pressure.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_far_ahead_of_its_receiver_waits_for_it() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    const WINDOW: usize = 1 << 20;
+    const MSG: usize = 64 << 10;
+    const COUNT: usize = 4 * WINDOW / MSG;
+    let job = JobSpec::new(2, server.url()).unwrap();
+    let mut spec = RedisSpec::parse(&job.transport).unwrap();
+    spec.chunk_bytes = 16 << 10;
+    spec.window_bytes = WINDOW;
+    let joins = (0..2).map(|rank| RedisTransport::connect(&job, rank, &spec));
+    let ranks: Vec<_> = futures_util::future::join_all(joins)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let message = |i: usize| Bytes::from(vec![i as u8; MSG]);
+    let sent = std::sync::atomic::AtomicUsize::new(0);
+    let send = async {
+        for i in 0..COUNT {
+            ranks[0].send(1, tag(i as u64), message(i)).await.unwrap();
+            sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    };
+    let receive = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let stalled_at = sent.load(std::sync::atomic::Ordering::SeqCst);
+        // The receiver reads them in reverse, the last one first: it waits on the sender,
+        // which must be let on although the earlier messages are unclaimed.
+        for i in (0..COUNT).rev() {
+            let got = ranks[1].recv(0, tag(i as u64), soon()).await.unwrap();
+            assert!(got == message(i), "message {i} arrived changed");
+        }
+        stalled_at
+    };
+    let ((), stalled_at) = tokio::join!(send, receive);
+    eprintln!("the sender stalled after {stalled_at} of {COUNT} messages of {MSG} bytes");
+    assert!(
+        stalled_at * MSG >= WINDOW && stalled_at * MSG <= 3 * WINDOW,
+        "{stalled_at} messages of {MSG} bytes sent before the receiver read"
+    );
+    assert_eq!(sent.into_inner(), COUNT);
+    close_all(&ranks).await;
+    assert_eq!(server.dbsize(), 0);
 }

@@ -11,12 +11,25 @@
 //! - `spec.rs`: the `redis://HOST:PORT` spec.
 //! - `keys.rs`: the job's key names.
 //! - `record.rs`: the reassembly of the sealed records (`crate::sealed`).
+//! - `conn.rs`: connections, and the pool for blocking commands.
+//! - `endpoint.rs`: one rank's state, its sends and its leaving.
+//! - `reader.rs`: the reader of the inbox, which also notices a server that restarted or
+//!   lost this job's keys.
+//! - `flow.rs`: back-pressure, a window of bytes per pair of ranks.
+//! - `objects.rs`, `counters.rs`: the
+//!   [`SharedObjects`](fccl_collectives::SharedObjects) of the job.
 //! - `transport.rs`: [`RedisTransport`], the [`Transport`](fccl_collectives::Transport).
 
+mod conn;
+mod counters;
+mod endpoint;
+mod flow;
 mod keys;
+mod objects;
+mod reader;
 mod record;
 mod spec;
 mod transport;
 
-pub use spec::{DEFAULT_CHUNK_BYTES, MIN_CHUNK_BYTES, RedisSpec};
+pub use spec::{DEFAULT_CHUNK_BYTES, DEFAULT_WINDOW_BYTES, MIN_CHUNK_BYTES, RedisSpec};
 pub use transport::RedisTransport;

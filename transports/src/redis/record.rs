@@ -11,6 +11,9 @@ pub(crate) use crate::sealed::{Head, Sealer};
 /// The context of the redis records' MAC.
 pub(crate) const CONTEXT: &[u8] = b"fccl redis v1";
 
+/// The context of shared objects' parts, so that no inbox record passes for one.
+pub(crate) const OBJECT_CONTEXT: &[u8] = b"fccl redis object v1";
+
 /// The messages whose parts are still arriving, by source and message number.
 #[derive(Default)]
 pub(crate) struct Reassembly {

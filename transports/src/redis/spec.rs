@@ -13,6 +13,9 @@ pub const DEFAULT_CHUNK_BYTES: usize = 4 << 20;
 /// The smallest part size [`RedisSpec::chunk_bytes`] may be set to.
 pub const MIN_CHUNK_BYTES: usize = 1024;
 
+/// The default of [`RedisSpec::window_bytes`].
+pub const DEFAULT_WINDOW_BYTES: usize = 64 << 20;
+
 /// A parsed `redis://` spec.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisSpec {
@@ -26,6 +29,9 @@ pub struct RedisSpec {
     pub password: Option<String>,
     /// The largest payload one record carries; larger messages are split into parts.
     pub chunk_bytes: usize,
+    /// How many payload bytes a rank may have sent to one peer that the peer has not let in
+    /// yet (see the module docs of `flow.rs`); a sender that is this far ahead waits.
+    pub window_bytes: usize,
 }
 
 impl fmt::Debug for RedisSpec {
@@ -35,6 +41,7 @@ impl fmt::Debug for RedisSpec {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| ".."))
             .field("chunk_bytes", &self.chunk_bytes)
+            .field("window_bytes", &self.window_bytes)
             .finish()
     }
 }
@@ -92,6 +99,7 @@ impl RedisSpec {
             username,
             password,
             chunk_bytes: DEFAULT_CHUNK_BYTES,
+            window_bytes: DEFAULT_WINDOW_BYTES,
         })
     }
 
