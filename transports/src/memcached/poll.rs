@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// How many empty polls in a row are retried at once before the poller sleeps.
-pub(crate) const SPINS: u32 = 0;
+pub(crate) const SPINS: u32 = 4;
 /// The first sleep after the immediate retries.
 pub(crate) const FIRST_SLEEP: Duration = Duration::from_micros(250);
 /// The longest sleep between two polls.
