@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use fccl::JobSpec;
+use fccl_transports::memcached::MemcachedSpec;
+use fccl_transports::redis::RedisSpec;
 use fccl_transports::tcp::TcpSpec;
 
 use super::fail;
@@ -63,7 +65,15 @@ fn new_job(args: &NewArgs) -> Result<JobSpec, String> {
 
 /// Refuses specs that ranks started elsewhere cannot join, and checks tcp specs' form.
 /// Specs of other schemes go into the job as they are (for transports of later builds).
-fn check_transport(transport: &str) -> Result<(), String> {
+fn check_transport(spec: &str) -> Result<(), String> {
+    for transport in fccl::media_specs(spec) {
+        check_medium(transport)?;
+    }
+    Ok(())
+}
+
+/// Refuses one medium of a job's spec that a job string cannot carry or that is malformed.
+fn check_medium(transport: &str) -> Result<(), String> {
     if transport == "tcp" || transport.starts_with("tcp?") {
         return Err(format!(
             "transport {transport} has no rendezvous address: give tcp://HOST:PORT of a \
@@ -78,10 +88,16 @@ fn check_transport(transport: &str) -> Result<(), String> {
                 .to_string(),
         );
     }
-    if transport.starts_with("tcp://") {
-        TcpSpec::parse(transport).map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    let checked = if transport.starts_with("tcp://") {
+        TcpSpec::parse(transport).map(drop)
+    } else if transport.starts_with("redis://") {
+        RedisSpec::parse(transport).map(drop)
+    } else if transport.starts_with("memcached://") {
+        MemcachedSpec::parse(transport).map(drop)
+    } else {
+        Ok(())
+    };
+    checked.map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -148,12 +164,22 @@ mod tests {
             ("local", "threads of one process"),
             ("tcp://nohost", "HOST:PORT"),
             ("tcp://h:1?mesh=half", "mesh=half"),
+            ("redis://h:1+tcp", "fccl run"),
+            ("redis://nohost", "HOST:PORT"),
+            ("memcached://h:1,h2", "h2"),
         ] {
             let args = parse(&format!("fccl job new --size 2 --transport {transport}")).unwrap();
             let e = new_job(&args).unwrap_err();
             assert!(e.contains(says), "{transport}: {e}");
         }
-        let args = parse("fccl job new --size 2 --transport redis://r:6379").unwrap();
-        assert_eq!(new_job(&args).unwrap().transport, "redis://r:6379");
+        for transport in [
+            "redis://r:6379",
+            "memcached://m:1,m:2",
+            "tcp://h:1+redis://r:6379",
+        ] {
+            let line = format!("fccl job new --size 2 --transport {transport}");
+            let args = parse(&line).unwrap();
+            assert_eq!(new_job(&args).unwrap().transport, transport);
+        }
     }
 }

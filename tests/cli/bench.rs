@@ -4,7 +4,9 @@
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use crate::support::{Running, TempDir, fccl, redis_server, rendezvous, run, wait};
+use crate::support::{
+    Running, TempDir, fccl, memcached_server, redis_server, rendezvous, run, wait,
+};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -274,25 +276,77 @@ fn bench_shows_which_pairs_are_relayed() {
     assert!(!direct.stdout.contains("relayed"), "{direct:?}");
 }
 
-/// A store-only job needs no rendezvous server: `fccl bench --transport redis://` starts
-/// its ranks as processes that meet through the store alone, and the results are exact.
+/// A store-only job needs no rendezvous server: `fccl bench --transport redis://` (or
+/// `memcached://`) starts its ranks as processes that meet through the store alone, and
+/// the results are exact.
 #[test]
 fn bench_over_a_store_alone_needs_no_rendezvous() {
-    let Some((_redis, addr)) = redis_server() else {
+    let (Some((_redis, redis)), Some((_memcached, memcached))) =
+        (redis_server(), memcached_server())
+    else {
         return;
     };
-    let transport = format!("redis://{addr}");
+    for (medium, addr) in [("redis", redis), ("memcached", memcached)] {
+        let transport = format!("{medium}://{addr}");
+        let done = run(
+            fccl()
+                .args(["bench", "alltoall", "-n", "3", "--transport", &transport])
+                .args([
+                    "--sizes", "3K", "--iters", "2", "--warmup", "1", "--json", "-",
+                ]),
+            LIMIT,
+        );
+        assert!(done.status.success(), "{done:?}");
+        let records = records(&done.stdout);
+        assert_eq!(records.len(), 1, "{done:?}");
+        assert_eq!(records[0]["correct"], true, "{done:?}");
+        assert_eq!(records[0]["medium"], medium, "{done:?}");
+    }
+}
+
+/// With two media, a call that only the store can run (a store-native algorithm, forced)
+/// runs over the store, and the report says so.
+#[test]
+fn a_store_native_algorithm_runs_over_the_store_medium_of_two() {
+    let Some((_memcached, addr)) = memcached_server() else {
+        return;
+    };
+    let transport = format!("tcp+memcached://{addr}");
     let done = run(
         fccl()
-            .args(["bench", "alltoall", "-n", "3", "--transport", &transport])
-            .args([
-                "--sizes", "3K", "--iters", "2", "--warmup", "1", "--json", "-",
-            ]),
+            .args(["bench", "broadcast", "-n", "3", "--transport", &transport])
+            .args(["--sizes", "8,2M", "--iters", "2", "--warmup", "1"])
+            .args(["--algo", "shared_put", "--json", "-"]),
         LIMIT,
     );
     assert!(done.status.success(), "{done:?}");
     let records = records(&done.stdout);
-    assert_eq!(records.len(), 1, "{done:?}");
-    assert_eq!(records[0]["correct"], true, "{done:?}");
-    assert_eq!(records[0]["medium"], "redis", "{done:?}");
+    assert_eq!(records.len(), 2, "{done:?}");
+    for r in &records {
+        assert_eq!(r["correct"], true, "{r}");
+        assert_eq!(r["algorithm"], "shared_put", "{r}");
+        assert_eq!(r["medium"], "memcached", "{r}");
+    }
+}
+
+/// A tcp job relays its pairs through a memcached fallback as it does through Redis.
+#[test]
+fn tcp_pairs_relay_through_a_memcached_fallback() {
+    let Some((_memcached, addr)) = memcached_server() else {
+        return;
+    };
+    let transport = format!("tcp?relay=always&fallback=memcached://{addr}");
+    let done = run(
+        fccl()
+            .args(["bench", "allreduce", "-n", "2", "--transport", &transport])
+            .args(["--sizes", "1K,1M", "--iters", "2", "--warmup", "1"]),
+        LIMIT,
+    );
+    assert!(done.status.success(), "{done:?}");
+    assert!(
+        done.stdout
+            .contains("# relayed pairs (through the fallback medium, not direct): 0-1"),
+        "{done:?}"
+    );
+    assert!(!done.stdout.contains(" NO"), "{done:?}");
 }

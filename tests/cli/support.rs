@@ -217,13 +217,50 @@ pub(crate) fn recording_rank(then: &str) -> String {
 /// waits until it accepts connections; returns it and its `HOST:PORT`. `None` when this
 /// machine has no `redis-server`, which fails under CI (`scripts/test.sh` installs it).
 pub(crate) fn redis_server() -> Option<(Running, String)> {
+    store_server("redis-server", |port| {
+        [
+            "--port",
+            port,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        .map(String::from)
+        .to_vec()
+    })
+}
+
+/// [`redis_server`] for a `memcached` (1 GiB of memory, no UDP).
+pub(crate) fn memcached_server() -> Option<(Running, String)> {
+    store_server("memcached", |port| {
+        [
+            "-l",
+            "127.0.0.1",
+            "-p",
+            port,
+            "-U",
+            "0",
+            "-m",
+            "1024",
+            "-u",
+            "root",
+        ]
+        .map(String::from)
+        .to_vec()
+    })
+}
+
+/// Starts `program` with the arguments `args(port)` on a free loopback port.
+fn store_server(program: &str, args: impl Fn(&str) -> Vec<String>) -> Option<(Running, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
         .port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
+    let child = Command::new(program)
+        .args(args(&port.to_string()))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn();
@@ -232,18 +269,18 @@ pub(crate) fn redis_server() -> Option<(Running, String)> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             assert!(
                 std::env::var_os("CI").is_none(),
-                "redis-server is not installed (scripts/test.sh installs it)"
+                "{program} is not installed (scripts/test.sh installs it)"
             );
-            eprintln!("redis-server is not installed: skipping this test");
+            eprintln!("{program} is not installed: skipping this test");
             return None;
         }
-        Err(e) => panic!("cannot start redis-server: {e}"),
+        Err(e) => panic!("cannot start {program}: {e}"),
     };
     let server = Running(child);
     let addr = format!("127.0.0.1:{port}");
     let up = eventually(Duration::from_secs(10), || {
         std::net::TcpStream::connect(&addr).is_ok()
     });
-    assert!(up, "redis-server on {addr} did not start");
+    assert!(up, "{program} on {addr} did not start");
     Some((server, addr))
 }
