@@ -69,7 +69,15 @@ impl Sealer {
 
     /// The record carrying `payload` (one part of a message) with `head`, for `dest`.
     pub(crate) fn seal(&self, head: &Head, dest: Rank, payload: &[u8]) -> Vec<u8> {
-        let mut b = Vec::with_capacity(HEAD_LEN + payload.len());
+        let mut b = self.seal_head(head, dest, payload);
+        b.extend_from_slice(payload);
+        b
+    }
+
+    /// The [`HEAD_LEN`] bytes that go before `payload` in its record ([`Sealer::seal`]
+    /// without the payload), so that a store can send the payload from where it lies.
+    pub(crate) fn seal_head(&self, head: &Head, dest: Rank, payload: &[u8]) -> Vec<u8> {
+        let mut b = Vec::with_capacity(HEAD_LEN + payload.len().min(4096));
         b.put_u8(VERSION);
         b.put_u8(head.kind as u8);
         b.put_u32_le(head.source as u32);
@@ -81,7 +89,6 @@ impl Sealer {
         debug_assert_eq!(b.len(), MACED_HEAD);
         let mac = self.mac(dest, &b, payload).finalize().into_bytes();
         b.extend_from_slice(&mac[..MAC_LEN]);
-        b.extend_from_slice(payload);
         b
     }
 
@@ -97,10 +104,26 @@ impl Sealer {
             return Err("shorter than a record head");
         }
         let payload = record.slice(HEAD_LEN..);
-        let mac = self.mac(dest, &record[..MACED_HEAD], &payload);
-        mac.verify_truncated_left(&record[MACED_HEAD..HEAD_LEN])
+        let head = self.open_parts(&record[..HEAD_LEN], &payload, dest, size)?;
+        Ok((head, payload))
+    }
+
+    /// [`Sealer::open`] of a record read as its [`HEAD_LEN`]-byte head and its payload,
+    /// wherever each lies: the head, or why the record was refused.
+    pub(crate) fn open_parts(
+        &self,
+        head: &[u8],
+        payload: &[u8],
+        dest: Rank,
+        size: usize,
+    ) -> Result<Head, &'static str> {
+        if head.len() != HEAD_LEN {
+            return Err("shorter than a record head");
+        }
+        let mac = self.mac(dest, &head[..MACED_HEAD], payload);
+        mac.verify_truncated_left(&head[MACED_HEAD..])
             .map_err(|_| "bad MAC")?;
-        let mut b = &record[..MACED_HEAD];
+        let mut b = &head[..MACED_HEAD];
         if b.get_u8() != VERSION {
             return Err("unknown version");
         }
@@ -129,7 +152,7 @@ impl Sealer {
         if !ok {
             return Err("inconsistent head");
         }
-        Ok((head, payload))
+        Ok(head)
     }
 }
 

@@ -22,6 +22,7 @@
 //! - `spec.rs`: the spec.
 //! - `keys.rs`: the job's key names.
 //! - `store.rs`: the servers, routing and batches (the `memcache` crate's meta client).
+//! - `lanes.rs`: the parts of large messages, over several connections at once.
 //! - `alerts.rs`: the alert item's frames.
 //! - `poll.rs`: the backoff and the consumed message numbers.
 //! - `poller.rs`: the poller.
@@ -30,6 +31,7 @@
 
 mod alerts;
 mod keys;
+mod lanes;
 mod objects;
 mod poll;
 mod poller;

@@ -10,13 +10,15 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use fccl_collectives::{BoxFuture, Error, ErrorKind, Rank, Result, SharedObjects, Tag};
 use tokio::time::Instant;
 
+use super::lanes::Short;
 use super::poll::Backoff;
 use super::transport::{Inner, MemcachedTransport, lock};
 use crate::record::Kind;
+use crate::sealed::Head;
 
 /// What a counter's stored value is when the counter is 0.
 pub const ZERO: u64 = 1 << 62;
@@ -78,27 +80,26 @@ impl Inner {
             }
         };
         let (head, payload) = open(first.value, 0)?;
-        let mut buf = BytesMut::with_capacity(head.total as usize);
-        buf.extend_from_slice(&payload);
-        let rest: Vec<_> = (1..head.parts).map(key).collect();
-        for (i, item) in self.store.get(&rest).await?.into_iter().enumerate() {
-            let part = i as u32 + 1;
-            let item = item.ok_or_else(|| {
-                bad(&format!(
-                    "part {part} of {} was evicted from memcached",
-                    head.parts
-                ))
-            })?;
-            let (h, p) = open(item.value, part)?;
-            if (h.parts, h.total) != (head.parts, head.total) {
-                return Err(bad("parts of two puts"));
+        if head.parts == 1 {
+            if payload.len() as u64 != head.total {
+                return Err(bad("shorter than announced"));
             }
-            buf.extend_from_slice(&p);
+            return Ok(Some(payload));
         }
-        if buf.len() as u64 != head.total {
-            return Err(bad("shorter than announced"));
+        let fits =
+            |h: &Head, part: u32| h.kind == Kind::Data && h.source == owner && h.part == part;
+        let got = self
+            .read_parts(&self.obj_sealer, owner, &head, &payload, key, fits)
+            .await?;
+        match got {
+            Ok(v) => Ok(Some(v)),
+            Err(Short::Missing(part)) => Err(bad(&format!(
+                "part {part} of {} was evicted from memcached",
+                head.parts
+            ))),
+            Err(Short::Refused(0)) => Err(bad("shorter than announced")),
+            Err(Short::Refused(part)) => Err(bad(&format!("part {part} was refused"))),
         }
-        Ok(Some(buf.freeze()))
     }
 
     /// After a look that found nothing: fails with `failure` (found before the look) or at
@@ -179,10 +180,10 @@ impl SharedObjects for MemcachedTransport {
         let inner = Arc::clone(&self.inner);
         Box::pin(self.on_io(async move {
             let me = inner.rank;
-            let parts = inner.seal_parts(&inner.obj_sealer, me, tag, 0, &value)?;
-            lock(&inner.objects).insert(tag, parts.len() as u32);
+            lock(&inner.objects).insert(tag, inner.parts_of(value.len())?);
             let key = |part| inner.keys.obj(me, &tag, part);
-            inner.store_parts(parts, key, inner.job.timeout).await
+            let sealer = &inner.obj_sealer;
+            inner.store_parts(sealer, me, tag, 0, value, key).await
         }))
     }
 

@@ -13,11 +13,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use fccl_collectives::{Error, ErrorKind, Rank};
 use tokio::time::Instant;
 
 use super::alerts;
+use super::lanes::Short;
 use super::poll::{Backoff, Consumed};
 use super::store::Item;
 use super::transport::{Inner, lock};
@@ -204,47 +205,26 @@ async fn take_message(
         }
         payload
     } else {
-        let rest: Vec<_> = (1..head.parts).map(key).collect();
-        let items = inner.store.get(&rest).await?;
-        let mut buf = BytesMut::with_capacity(head.total as usize);
-        buf.extend_from_slice(&payload);
-        for (i, item) in items.into_iter().enumerate() {
-            let part = i as u32 + 1;
-            let Some(item) = item else {
-                let e = broken_message(
-                    s,
-                    seq,
-                    &format!(
+        let got = inner
+            .read_parts(&inner.sealer, me, &head, &payload, key, fits)
+            .await?;
+        match got {
+            Ok(msg) => msg,
+            Err(short) => {
+                let why = match short {
+                    Short::Missing(part) => format!(
                         "part {part} of {} was evicted from memcached (items need more room: \
                          raise the servers' memory, -m)",
                         head.parts
                     ),
-                );
+                    Short::Refused(0) => "its parts are shorter than announced".to_string(),
+                    Short::Refused(part) => format!("part {part} was refused"),
+                };
+                let e = broken_message(s, seq, &why);
                 inner.fail(e.clone());
                 return Err(e);
-            };
-            let record = Bytes::from(item.value);
-            match inner.sealer.open(&record, me, inner.job.size) {
-                Ok((h, p))
-                    if fits(&h, part)
-                        && (h.tag, h.parts, h.total) == (head.tag, head.parts, head.total) =>
-                {
-                    buf.extend_from_slice(&p);
-                }
-                _ => {
-                    inner.rejected.fetch_add(1, Ordering::SeqCst);
-                    let e = broken_message(s, seq, &format!("part {part} was refused"));
-                    inner.fail(e.clone());
-                    return Err(e);
-                }
             }
         }
-        if buf.len() as u64 != head.total {
-            let e = broken_message(s, seq, "its parts are shorter than announced");
-            inner.fail(e.clone());
-            return Err(e);
-        }
-        buf.freeze()
     };
     state.consumed[s].mark(seq);
     inner.mailbox.deliver(s, head.tag, seq, msg);

@@ -15,6 +15,7 @@ use memcache::exp::{
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::time::Instant;
 
+use super::lanes::Lanes;
 use super::spec::MemcachedSpec;
 
 /// An item that was found: its value and CAS token.
@@ -26,6 +27,8 @@ pub(crate) struct Item {
 /// The servers of one job.
 pub(crate) struct Store {
     clients: Vec<AsyncMetaClient>,
+    /// The connections that write and read the parts of messages and objects.
+    pub(crate) lanes: Lanes,
     names: Vec<String>,
     /// The expiry of every item this job stores, in seconds.
     ttl: u32,
@@ -90,9 +93,11 @@ impl Store {
             clients.push(client);
             names.push(name);
         }
+        let lanes = Lanes::new(spec.servers.clone(), names.clone(), io_timeout, ttl);
         Ok((
             Store {
                 clients,
+                lanes,
                 names,
                 ttl,
             },

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use fccl_collectives::transport::mailbox::Mailbox;
 use fccl_collectives::{
     BoxFuture, CommId, Error, ErrorKind, JobSpec, LinkProfile, Rank, Result, SharedObjects, Tag,
@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::alerts;
 use super::keys::Keys;
+use super::lanes::{OutPart, Short};
 use super::spec::{MIN_ITEM_BYTES, MemcachedSpec};
 use super::store::Store;
 use crate::record::{Kind, reason_bytes};
@@ -30,10 +31,6 @@ pub(crate) const OBJ_CONTEXT: &[u8] = b"fccl memcached objects v1";
 
 /// Room in an item for memcached's own item head and the key, besides the record head.
 const ITEM_OVERHEAD: usize = 1024;
-
-/// How much payload one round of sets stores at most: the parts of larger messages go in
-/// several rounds, so a huge message is not copied whole into one batch.
-const SET_BATCH: usize = 16 << 20;
 
 /// How many sent messages per destination this rank remembers, to delete at close those
 /// nobody consumed; older ones are left to expire.
@@ -258,61 +255,52 @@ impl Inner {
         self.mailbox.wake();
     }
 
-    /// Seals `msg` for `to` as parts of at most `self.payload` bytes.
-    pub(crate) fn seal_parts(
+    /// How many parts of at most `self.payload` bytes carry a message of `len` bytes.
+    pub(crate) fn parts_of(&self, len: usize) -> Result<u32> {
+        u32::try_from(len.div_ceil(self.payload).max(1))
+            .map_err(|_| Error::invalid(format!("a message of {len} bytes")))
+    }
+
+    /// Stores `msg` for `to`, sealed by `sealer` as parts of at most `self.payload` bytes,
+    /// under `key(part)`: parts 1.. first (several runs at once, each part sealed as it is
+    /// written, its payload sent from `msg` itself), part 0 last, as the commit, all within
+    /// the job's timeout.
+    pub(crate) async fn store_parts(
         &self,
         sealer: &Sealer,
         to: Rank,
         tag: Tag,
         message: u64,
-        msg: &[u8],
-    ) -> Result<Vec<Vec<u8>>> {
-        let parts = msg.len().div_ceil(self.payload).max(1);
-        let parts_u32 = u32::try_from(parts)
-            .map_err(|_| Error::invalid(format!("a message of {} bytes", msg.len())))?;
-        Ok((0..parts)
-            .map(|part| {
-                let head = Head {
-                    kind: Kind::Data,
-                    source: self.rank,
-                    tag,
-                    message,
-                    part: part as u32,
-                    parts: parts_u32,
-                    total: msg.len() as u64,
-                };
-                let start = part * self.payload;
-                let end = (start + self.payload).min(msg.len());
-                sealer.seal(&head, to, &msg[start..end])
-            })
-            .collect())
-    }
-
-    /// Stores sealed `parts` under `key(part)`: parts 1.. first (in rounds of at most
-    /// [`SET_BATCH`] bytes), part 0 last, as the commit, all within `limit`.
-    pub(crate) async fn store_parts(
-        &self,
-        parts: Vec<Vec<u8>>,
+        msg: Bytes,
         key: impl Fn(u32) -> String,
-        limit: Duration,
     ) -> Result<()> {
-        let mut parts = parts.into_iter().enumerate();
-        let (_, first) = parts.next().expect("at least one part");
+        let limit = self.job.timeout;
+        let parts = self.parts_of(msg.len())?;
+        let head = |part: u32| Head {
+            kind: Kind::Data,
+            source: self.rank,
+            tag,
+            message,
+            part,
+            parts,
+            total: msg.len() as u64,
+        };
+        let out = |part: u32| {
+            let start = part as usize * self.payload;
+            let end = (start + self.payload).min(msg.len());
+            OutPart {
+                at: self.store.at(key(part)),
+                payload: msg.slice(start..end),
+            }
+        };
+        let rest: Vec<OutPart> = (1..parts).map(out).collect();
+        let first = [out(0)];
         let work = async {
-            let mut round = Vec::new();
-            let mut bytes = 0;
-            for (i, part) in parts {
-                bytes += part.len();
-                round.push((self.store.at(key(i as u32)), part));
-                if bytes >= SET_BATCH {
-                    self.store.set(std::mem::take(&mut round)).await?;
-                    bytes = 0;
-                }
-            }
-            if !round.is_empty() {
-                self.store.set(round).await?;
-            }
-            self.store.set(vec![(self.store.at(key(0)), first)]).await
+            let seal =
+                |i: usize, payload: &[u8]| sealer.seal_head(&head(i as u32 + 1), to, payload);
+            self.store.lanes.set(&rest, &seal).await?;
+            let seal = |_: usize, payload: &[u8]| sealer.seal_head(&head(0), to, payload);
+            self.store.lanes.set(&first, &seal).await
         };
         tokio::time::timeout(limit, work).await.map_err(|_| {
             Error::new(
@@ -322,19 +310,69 @@ impl Inner {
         })?
     }
 
+    /// Reads the parts 1.. of the message or object whose part 0 is `head` and `payload`
+    /// (sealed by `sealer` for `dest`), part `i` under `key(i)`, into one buffer: several
+    /// runs at once, each part checked (its MAC, and `fits` its head) as it lands. The
+    /// whole payload, or which part was missing or refused.
+    pub(crate) async fn read_parts(
+        &self,
+        sealer: &Sealer,
+        dest: Rank,
+        head: &Head,
+        payload: &Bytes,
+        key: impl Fn(u32) -> (usize, String),
+        fits: impl Fn(&Head, u32) -> bool + Sync,
+    ) -> Result<std::result::Result<Bytes, Short>> {
+        let part = payload.len() as u64;
+        // Every part but the last is as long as part 0.
+        if head.parts == 1 || part == 0 || head.total.div_ceil(part) != u64::from(head.parts) {
+            return Ok(Err(Short::Refused(0)));
+        }
+        let keys: Vec<_> = (1..head.parts).map(key).collect();
+        let sizes: Vec<usize> = (1..u64::from(head.parts))
+            .map(|i| part.min(head.total - i * part) as usize)
+            .collect();
+        let mut into = BytesMut::with_capacity(head.total as usize);
+        into.extend_from_slice(payload);
+        let size = self.job.size;
+        let check = |i: usize, h: &[u8], p: &[u8]| {
+            let ok = match sealer.open_parts(h, p, dest, size) {
+                Ok(h2) => {
+                    fits(&h2, i as u32 + 1)
+                        && (h2.tag, h2.parts, h2.total) == (head.tag, head.parts, head.total)
+                }
+                Err(_) => false,
+            };
+            if !ok {
+                self.rejected.fetch_add(1, Ordering::SeqCst);
+            }
+            ok
+        };
+        Ok(self
+            .store
+            .lanes
+            .get(&keys, &sizes, into, &check)
+            .await?
+            .map(BytesMut::freeze)
+            .map_err(|short| match short {
+                Short::Missing(i) => Short::Missing(i + 1),
+                Short::Refused(i) => Short::Refused(i + 1),
+            }))
+    }
+
     async fn send_data(&self, to: Rank, tag: Tag, msg: Bytes) -> Result<()> {
         let seq = self.next_seq[to].fetch_add(1, Ordering::SeqCst);
-        let parts = self.seal_parts(&self.sealer, to, tag, seq, &msg)?;
+        let parts = self.parts_of(msg.len())?;
         {
             let mut sent = lock(&self.sent);
             let sent = &mut sent[to];
             if sent.len() >= MAX_REMEMBERED {
                 sent.pop_front();
             }
-            sent.push_back((seq, parts.len() as u32));
+            sent.push_back((seq, parts));
         }
         let key = |part| self.keys.msg(self.rank, to, seq, part);
-        self.store_parts(parts, key, self.job.timeout)
+        self.store_parts(&self.sealer, to, tag, seq, msg, key)
             .await
             .map_err(|e| e.with_peer(to))
     }
