@@ -2,6 +2,7 @@
 //! conformance suite they share ([`conformance`]).
 
 pub mod conformance;
+pub mod join;
 pub mod netns;
 pub mod servers;
 pub mod tcp;

@@ -13,16 +13,7 @@ use fccl_transports::memcached::{MemcachedSpec, MemcachedTransport};
 fn endpoints(server: &Memcached, n: usize) -> Vec<Arc<dyn Transport>> {
     let job = JobSpec::new(n, format!("memcached://{}", server.addr())).expect("a valid job");
     let spec = MemcachedSpec::parse(&job.transport).expect("a memcached spec");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let joins = (0..n).map(|rank| MemcachedTransport::connect(&job, rank, &spec));
-    runtime
-        .block_on(futures_util::future::join_all(joins))
-        .into_iter()
-        .map(|t| Arc::new(t.expect("every rank joins")) as Arc<dyn Transport>)
-        .collect()
+    fccl_tests::join::join_all(n, |rank| MemcachedTransport::connect(&job, rank, &spec))
 }
 
 /// `fccl_tests::conformance_tests!`, with each test skipped where there is no `memcached`.

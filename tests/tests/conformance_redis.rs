@@ -85,16 +85,7 @@ fn endpoints(n: usize) -> Vec<Arc<dyn Transport>> {
     let port = server_port().expect("a redis server");
     let job = JobSpec::new(n, format!("redis://127.0.0.1:{port}")).expect("a valid job");
     let spec = RedisSpec::parse(&job.transport).expect("a redis spec");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let joins = (0..n).map(|rank| RedisTransport::connect(&job, rank, &spec));
-    runtime
-        .block_on(futures_util::future::join_all(joins))
-        .into_iter()
-        .map(|t| Arc::new(t.expect("every rank joins")) as Arc<dyn Transport>)
-        .collect()
+    fccl_tests::join::join_all(n, |rank| RedisTransport::connect(&job, rank, &spec))
 }
 
 /// `fccl_tests::conformance_tests!`, with each test skipped where there is no

@@ -157,10 +157,11 @@ impl Sealer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn tag() -> Tag {
+    /// A tag with every field set, for record tests.
+    pub(crate) fn tag() -> Tag {
         Tag {
             comm: fccl_collectives::CommId(9),
             p2p: true,
@@ -170,7 +171,8 @@ mod tests {
         }
     }
 
-    fn head(kind: Kind, part: u32, parts: u32, total: u64) -> Head {
+    /// A head of `kind` from rank 1, message 4, with [`tag`].
+    pub(crate) fn head(kind: Kind, part: u32, parts: u32, total: u64) -> Head {
         Head {
             kind,
             source: 1,

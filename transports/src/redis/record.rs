@@ -92,28 +92,7 @@ impl Reassembly {
 mod tests {
     use super::*;
     use crate::record::Kind;
-
-    fn tag() -> Tag {
-        Tag {
-            comm: fccl_collectives::CommId(9),
-            p2p: true,
-            seq: 77,
-            step: 5,
-            chunk: 2,
-        }
-    }
-
-    fn head(kind: Kind, part: u32, parts: u32, total: u64) -> Head {
-        Head {
-            kind,
-            source: 1,
-            tag: tag(),
-            message: 4,
-            part,
-            parts,
-            total,
-        }
-    }
+    use crate::sealed::tests::head;
 
     #[test]
     fn parts_reassemble_in_order_only() {
