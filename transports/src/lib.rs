@@ -8,6 +8,7 @@
 //! The queues (SQS) land in a later issue; each transport
 //! implements [`fccl_collectives::Transport`].
 
+mod consumed;
 pub mod memcached;
 mod record;
 pub mod redis;

@@ -11,8 +11,10 @@
 //! `HMAC-SHA256(secret, context | job id | destination u32 | head before the mac | payload
 //! part)`, where the context names the transport and the use (`"fccl redis v1"`, ...):
 //! anyone who can write to the store but lacks the job secret cannot make a record that a
-//! rank accepts, nor move one to another destination. (A record of this job replayed by
-//! someone who can read the store is not detected.)
+//! rank accepts, nor move one to another destination. Replays of a record of this job are
+//! the transports' to refuse, by `message`: senders number their records per destination,
+//! and a receiver takes each number once (redis keeps the numbers it took, memcached reads
+//! each number's key once and checks the record's number against its key).
 
 use bytes::{Buf, BufMut, Bytes};
 use fccl_collectives::{JobId, Rank, Secret, Tag};

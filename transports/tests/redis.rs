@@ -266,6 +266,55 @@ async fn records_from_outside_the_job_are_dropped_and_the_job_goes_on() {
     close_all(&ranks).await;
 }
 
+/// A record of this job captured from the server and pushed again (a replay by someone who
+/// can read and write the server, MAC and all) is refused: every message arrives once.
+#[tokio::test]
+async fn a_replayed_record_is_refused() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let job = JobSpec::new(2, server.url()).unwrap();
+    let spec = RedisSpec::parse(&job.transport).unwrap();
+    // Rank 1 has not joined yet, so rank 0's records wait in its inbox to be captured.
+    let sender = RedisTransport::connect(&job, 0, &spec).await.unwrap();
+    for (seq, text) in [(5, &b"first"[..]), (6, b"second")] {
+        sender.send(1, tag(seq), Bytes::from(text)).await.unwrap();
+    }
+    let inbox = sender.inbox_key(1);
+    let mut conn = server.conn();
+    let captured: Vec<Vec<u8>> = redis::cmd("LRANGE")
+        .arg(&inbox)
+        .arg(0)
+        .arg(-1)
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(captured.len(), 2);
+    let receiver = RedisTransport::connect(&job, 1, &spec).await.unwrap();
+    for (seq, text) in [(5, &b"first"[..]), (6, b"second")] {
+        let got = receiver.recv(0, tag(seq), soon()).await.unwrap();
+        assert_eq!(&got[..], text);
+    }
+    // Both records again, in the opposite order, after they were taken.
+    let _: () = redis::cmd("RPUSH")
+        .arg(&inbox)
+        .arg(&captured[1])
+        .arg(&captured[0])
+        .query(&mut conn)
+        .unwrap();
+    for seq in [5, 6] {
+        let e = receiver
+            .recv(0, tag(seq), Instant::now() + Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    }
+    assert_eq!(receiver.rejected_records(), 2);
+    // The job goes on.
+    sender.send(1, tag(7), Bytes::from_static(b"third")).await.unwrap();
+    assert_eq!(&receiver.recv(0, tag(7), soon()).await.unwrap()[..], b"third");
+    close_all(&[sender, receiver]).await;
+}
+
 #[tokio::test]
 async fn an_abort_wakes_a_pending_receive() {
     let Some(server) = Server::start() else {

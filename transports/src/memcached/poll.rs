@@ -1,6 +1,7 @@
-//! The backoff between empty polls, and the consumed message numbers of one source.
+//! The backoff between empty polls.
 
-use std::collections::BTreeSet;
+pub(crate) use crate::consumed::Consumed;
+
 use std::time::Duration;
 
 /// How many empty polls in a row are retried at once before the poller sleeps.
@@ -35,32 +36,6 @@ impl Backoff {
     }
 }
 
-/// The message numbers of one source that this rank consumed: all below `low`, and those
-/// in `above`. Messages are committed out of order when they are sent concurrently.
-#[derive(Default)]
-pub(crate) struct Consumed {
-    low: u64,
-    above: BTreeSet<u64>,
-}
-
-impl Consumed {
-    /// The first `w` message numbers not consumed yet.
-    pub(crate) fn next(&self, w: usize) -> impl Iterator<Item = u64> + '_ {
-        (self.low..).filter(|s| !self.above.contains(s)).take(w)
-    }
-
-    /// Marks `seq` consumed.
-    pub(crate) fn mark(&mut self, seq: u64) {
-        if seq < self.low {
-            return;
-        }
-        self.above.insert(seq);
-        while self.above.remove(&self.low) {
-            self.low += 1;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,20 +50,5 @@ mod tests {
         assert_eq!(waits[9], Some(MAX_SLEEP));
         b.reset();
         assert_eq!(b.next(), waits[0]);
-    }
-
-    #[test]
-    fn consumed_numbers_advance_past_out_of_order_commits() {
-        let mut c = Consumed::default();
-        assert_eq!(c.next(3).collect::<Vec<_>>(), [0, 1, 2]);
-        c.mark(1);
-        c.mark(3);
-        assert_eq!(c.next(3).collect::<Vec<_>>(), [0, 2, 4]);
-        c.mark(0);
-        assert_eq!(c.next(2).collect::<Vec<_>>(), [2, 4]);
-        c.mark(2);
-        assert_eq!((c.low, c.above.len()), (4, 0));
-        c.mark(1);
-        assert_eq!(c.next(1).collect::<Vec<_>>(), [4]);
     }
 }

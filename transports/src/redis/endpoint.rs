@@ -62,7 +62,8 @@ pub(super) struct Inner {
     pub(super) left: Vec<AtomicBool>,
     /// Why the endpoint cannot go on (the server failed or lost this job's keys), if so.
     pub(super) broken: OnceLock<Error>,
-    pub(super) next_message: AtomicU64,
+    /// The number of the next record sent to each rank (so a receiver can refuse replays).
+    pub(super) next_message: Vec<AtomicU64>,
     /// Numbers this endpoint's waits on counters.
     pub(super) next_waiter: AtomicU64,
     pub(super) rejected: AtomicU64,
@@ -94,12 +95,12 @@ impl Inner {
         Ok(())
     }
 
-    fn head(&self, kind: Kind, tag: Tag, parts: u32, total: usize) -> Head {
+    fn head(&self, kind: Kind, to: Rank, tag: Tag, parts: u32, total: usize) -> Head {
         Head {
             kind,
             source: self.rank,
             tag,
-            message: self.next_message.fetch_add(1, Ordering::SeqCst),
+            message: self.next_message[to].fetch_add(1, Ordering::SeqCst),
             part: 0,
             parts,
             total: total as u64,
@@ -167,7 +168,7 @@ impl Inner {
         let parts = msg.len().div_ceil(self.chunk).max(1);
         let parts_u32 = u32::try_from(parts)
             .map_err(|_| Error::invalid(format!("a message of {} bytes", msg.len())))?;
-        let mut head = self.head(Kind::Data, tag, parts_u32, msg.len());
+        let mut head = self.head(Kind::Data, to, tag, parts_u32, msg.len());
         let per_batch = (PUSH_BATCH / self.chunk).max(1);
         let deadline = Instant::now() + self.job.timeout;
         for first in (0..parts).step_by(per_batch) {
@@ -203,7 +204,7 @@ impl Inner {
             step: 0,
             chunk: 0,
         };
-        let head = self.head(kind, tag, 1, payload.len());
+        let head = self.head(kind, to, tag, 1, payload.len());
         let record = self.sealer.seal(&head, to, payload);
         self.push(to, &[record], CONTROL_TIMEOUT).await
     }

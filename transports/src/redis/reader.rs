@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use super::conn::{open, redis_error};
 use super::endpoint::Inner;
 use super::record::Reassembly;
+use crate::consumed::Consumed;
 use crate::record::Kind;
 
 /// How long one `BLPOP` blocks on the server before the reader looks again.
@@ -110,6 +111,7 @@ impl Inner {
     pub(super) async fn read_loop(self: Arc<Self>, mut conn: MultiplexedConnection) {
         let key = self.keys.inbox(self.rank);
         let mut parts = Reassembly::default();
+        let mut seen: Vec<Consumed> = (0..self.job.size).map(|_| Consumed::default()).collect();
         let mut failing_since: Option<Instant> = None;
         let mut checked = Instant::now();
         loop {
@@ -146,7 +148,7 @@ impl Inner {
             };
             failing_since = None;
             let Some((_, record)) = record else { continue };
-            self.accept(Bytes::from(record), &mut parts);
+            self.accept(Bytes::from(record), &mut parts, &mut seen);
             // Take what else waits without blocking, one round trip for many records.
             let more: redis::RedisResult<Option<Vec<Vec<u8>>>> = redis::cmd("LPOP")
                 .arg(&key)
@@ -154,22 +156,29 @@ impl Inner {
                 .query_async(&mut conn)
                 .await;
             for record in more.ok().flatten().unwrap_or_default() {
-                self.accept(Bytes::from(record), &mut parts);
+                self.accept(Bytes::from(record), &mut parts, &mut seen);
             }
         }
     }
 
     /// Checks one record from this rank's inbox and acts on it; refused records are
     /// counted, never delivered.
-    fn accept(&self, record: Bytes, parts: &mut Reassembly) {
+    ///
+    /// Every record carries its sender's number for this destination, so a record whose
+    /// message was already taken (`seen`) is a replay, refused like a forgery.
+    fn accept(&self, record: Bytes, parts: &mut Reassembly, seen: &mut [Consumed]) {
         let Ok((head, payload)) = self.sealer.open(&record, self.rank, self.job.size) else {
             self.rejected.fetch_add(1, Ordering::SeqCst);
             return;
         };
-        if self.left[head.source].load(Ordering::SeqCst) {
-            // Nothing follows a goodbye: this is a replay.
+        if self.left[head.source].load(Ordering::SeqCst) || seen[head.source].contains(head.message)
+        {
+            // Nothing follows a goodbye, and no message comes twice: this is a replay.
             self.rejected.fetch_add(1, Ordering::SeqCst);
             return;
+        }
+        if head.kind != Kind::Data {
+            seen[head.source].mark(head.message);
         }
         match head.kind {
             Kind::Data => {
@@ -177,6 +186,7 @@ impl Inner {
                 match parts.add(&head, payload) {
                     Ok(whole) => {
                         if let Some(msg) = whole {
+                            seen[head.source].mark(head.message);
                             self.mailbox.deliver(head.source, head.tag, 0, msg);
                         }
                         self.flow.arrived(head.source, len);

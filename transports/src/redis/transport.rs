@@ -149,7 +149,7 @@ async fn setup(job: JobSpec, rank: Rank, spec: RedisSpec) -> Result<Arc<Inner>> 
         ttl_secs: ttl,
         left: (0..job.size).map(|_| AtomicBool::new(false)).collect(),
         broken: OnceLock::new(),
-        next_message: AtomicU64::new(0),
+        next_message: (0..job.size).map(|_| AtomicU64::new(0)).collect(),
         next_waiter: AtomicU64::new(0),
         rejected: AtomicU64::new(0),
         closed: AtomicBool::new(false),
