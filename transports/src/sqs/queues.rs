@@ -29,11 +29,23 @@ pub(crate) struct Requests {
 }
 
 impl Requests {
+    /// Counts a request whose payload is `payload` bytes.
     fn count(&self, payload: usize) {
         self.made.fetch_add(1, Ordering::Relaxed);
-        let billed = (payload as u64).div_ceil(BILLED_CHUNK).max(1);
-        self.billed.fetch_add(billed, Ordering::Relaxed);
+        self.billed.fetch_add(chunks(payload), Ordering::Relaxed);
     }
+
+    /// Bills the 64 KiB chunks beyond the first of a counted request whose answer carried
+    /// `payload` bytes (a receive).
+    fn answered(&self, payload: usize) {
+        self.billed
+            .fetch_add(chunks(payload) - 1, Ordering::Relaxed);
+    }
+}
+
+/// How many 64 KiB chunks SQS bills for `payload` bytes (at least one).
+fn chunks(payload: usize) -> u64 {
+    (payload as u64).div_ceil(BILLED_CHUNK).max(1)
 }
 
 /// Why a request failed: the queue is gone, or anything else (as an fccl error).
@@ -213,6 +225,7 @@ impl Queues {
         deadline: Instant,
     ) -> std::result::Result<Vec<Message>, Failure> {
         let what = "cannot receive";
+        self.requests.count(0);
         let out = within(deadline, what, async {
             self.client
                 .receive_message()
@@ -227,7 +240,7 @@ impl Queues {
         .await?;
         let messages = out.messages.unwrap_or_default();
         self.requests
-            .count(messages.iter().map(|m| m.body().map_or(0, str::len)).sum());
+            .answered(messages.iter().map(|m| m.body().map_or(0, str::len)).sum());
         Ok(messages)
     }
 
@@ -286,5 +299,21 @@ impl Queues {
             Ok(_) | Err(Failure::NoQueue) => Ok(()),
             Err(Failure::Other(e)) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_64_kib_of_a_payload_is_billed_as_a_request() {
+        assert_eq!([0, 1, 65536, 65537, 256 << 10].map(chunks), [1, 1, 1, 2, 4]);
+        let r = Requests::default();
+        r.count(100 << 10);
+        r.count(0);
+        r.answered(200 << 10);
+        assert_eq!(r.made.load(Ordering::Relaxed), 2);
+        assert_eq!(r.billed.load(Ordering::Relaxed), 2 + 1 + 3);
     }
 }
