@@ -132,6 +132,22 @@ async fn a_message_of_many_parts_arrives_whole() {
     close_all(&ranks).await;
 }
 
+/// Bodies of up to 1 MiB, the limit SQS has had since 2025: the queues are created with
+/// that `MaximumMessageSize`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_of_one_mib_carry_large_parts() {
+    let Some(server) = Moto::start() else { return };
+    let ranks = join(&job(&server, 2, "large", "&max_message=1048576")).await;
+    assert!(ranks[0].profile().max_message_bytes > 700 << 10);
+    let msg: Bytes = (0..(1536 << 10))
+        .map(|i| (i % 253) as u8)
+        .collect::<Vec<u8>>()
+        .into();
+    ranks[0].send(1, tag(1), msg.clone()).await.unwrap();
+    assert_eq!(ranks[1].recv(0, tag(1), soon()).await.unwrap(), msg);
+    close_all(&ranks).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copies_delays_and_reordering_deliver_each_message_once() {
     let Some(server) = Moto::start() else { return };
