@@ -239,7 +239,8 @@ async fn bad_bodies_are_dropped_and_counted() {
     while ranks[1].rejected_records() < bad.len() as u64 - 1 && Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Of the two parts that do not fit, only the second counts as refused.
+    // Of the two parts that do not make up their message, the one that completes it is
+    // refused (and the message dropped).
     assert_eq!(ranks[1].rejected_records(), bad.len() as u64 - 1);
     let e = ranks[1]
         .recv(0, tag(2), Instant::now() + Duration::from_millis(300))
