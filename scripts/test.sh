@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The one place that installs the tools and packages the tests use. The tests start the
-# servers they need themselves (redis-server and memcached on free loopback ports, network namespaces
+# servers they need themselves (redis-server, memcached and moto_server on free loopback ports, network namespaces
 # for the NAT lab) and stop them afterwards.
 ensure_tools() {
     if ! command -v cargo >/dev/null 2>&1; then
@@ -31,6 +31,11 @@ ensure_tools() {
     if [ "${#apt[@]}" -gt 0 ]; then
         apt-get update
         DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt[@]}"
+    fi
+    # The SQS transport's tests run moto in server mode, an SQS look-alike, from PyPI.
+    if ! command -v moto_server >/dev/null 2>&1; then
+        python3 -m pip install 'moto[server]' ||
+            python3 -m pip install --break-system-packages 'moto[server]'
     fi
 }
 

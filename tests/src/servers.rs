@@ -1,10 +1,12 @@
 //! Real servers for tests, on free loopback ports: a `memcached` child process that is
 //! killed on drop, can be restarted in place (same port), and lists its keys with its own
-//! commands (`lru_crawler metadump all`, `stats`).
+//! commands (`lru_crawler metadump all`, `stats`); and a `moto_server` (an SQS look-alike,
+//! `pip install 'moto[server]'`) killed on drop.
 //!
 //! Only the standard library is used, so other crates' tests can include this file with
-//! `#[path]`. Without `memcached` on the PATH, [`Memcached::start`] says so and returns
-//! `None`, except under CI (the `CI` variable set), where a missing server fails the test.
+//! `#[path]`. Without `memcached` (`moto_server`) on the PATH, [`Memcached::start`]
+//! ([`Moto::start`]) says so and returns `None`, except under CI (the `CI` variable set),
+//! where a missing server fails the test.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -224,4 +226,74 @@ fn unescape(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A `moto_server` child process (AWS look-alikes, SQS among them) on a loopback port.
+pub struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    /// Starts `moto_server -H 127.0.0.1 -p PORT` on a free port and waits (up to 30 s)
+    /// until it answers HTTP; `None` if there is no `moto_server`.
+    pub fn start() -> Option<Moto> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // scripts/test.sh installs it: under CI a missing server fails.
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "moto_server is not installed (scripts/test.sh installs it)"
+                );
+                eprintln!("moto_server is not installed: skipping this test");
+                return None;
+            }
+            Err(e) => panic!("cannot start moto_server: {e}"),
+        };
+        let server = Moto { child, port };
+        let until = Instant::now() + Duration::from_secs(30);
+        while !server.answers() {
+            assert!(
+                Instant::now() < until,
+                "moto_server on port {port} did not answer within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(server)
+    }
+
+    fn answers(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let request = "GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+        if stream.write_all(request.as_bytes()).is_err() {
+            return false;
+        }
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).is_ok() && line.starts_with("HTTP/")
+    }
+
+    /// The server's endpoint URL, `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

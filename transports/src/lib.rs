@@ -4,15 +4,16 @@
 //!   that tells each rank where the others are.
 //! - [`memcached`]: messages through memcached servers, polled by the receiver.
 //! - [`redis`]: messages through a redis server, one inbox list per rank.
+//! - [`sqs`]: messages through Amazon SQS, one standard queue per rank.
 //!
-//! The queues (SQS) land in a later issue; each transport
-//! implements [`fccl_collectives::Transport`].
+//! Each transport implements [`fccl_collectives::Transport`].
 
 mod consumed;
 pub mod memcached;
 mod record;
 pub mod redis;
 mod sealed;
+pub mod sqs;
 pub mod tcp;
 
 pub use fccl_collectives::Transport;

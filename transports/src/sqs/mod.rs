@@ -1,0 +1,26 @@
+//! Messages through Amazon SQS, for functions that can reach AWS but not each other.
+//!
+//! Every rank of a job owns one standard queue, `{prefix}-{job id}-{rank}`, which it creates
+//! as it joins; it finds the others' queues by name (retrying while peers create theirs)
+//! and deletes its own when it leaves. A send cuts the message into records (sealed with a
+//! MAC keyed by the job secret, see `crate::sealed`), encodes each in base64 as a message
+//! body of at most `max_message` bytes, and sends them with `SendMessageBatch`. A reader
+//! task long-polls its own queue with `ReceiveMessage`, deletes what it took with
+//! `DeleteMessageBatch`, and, since a standard queue delivers at least once and in any
+//! order, drops copies and reassembles parts in any order before it delivers a message to
+//! the rank's mailbox once, ordered by the sender's message number.
+//!
+//! - `spec.rs`: the `sqs://REGION/PREFIX?endpoint=URL&max_message=BYTES` spec.
+//! - `records.rs`: bodies, and their de-duplication and reassembly.
+//! - `queues.rs`: the SQS requests, counted.
+//! - `endpoint.rs`: one rank's state, its sends, its reader and its leaving.
+//! - `transport.rs`: [`SqsTransport`], the [`Transport`](fccl_collectives::Transport).
+
+mod endpoint;
+mod queues;
+mod records;
+mod spec;
+mod transport;
+
+pub use spec::{DEFAULT_MAX_MESSAGE, MAX_MAX_MESSAGE, MAX_PREFIX, MIN_MAX_MESSAGE, SqsSpec};
+pub use transport::{SqsTransport, queue_name, static_config};

@@ -1,0 +1,319 @@
+//! The SQS requests of one endpoint, each counted, and how their failures read.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, Message, QueueAttributeName, SendMessageBatchRequestEntry,
+};
+use fccl_collectives::{Error, ErrorKind, Result};
+use tokio::time::Instant;
+
+/// How long a message taken by a receive stays hidden from other receives: long enough
+/// that a slow reader deletes it before it would come again.
+pub(crate) const VISIBILITY_TIMEOUT_SECS: i32 = 30;
+
+/// How long one `ReceiveMessage` long-polls, so that leaving and failures are noticed soon.
+pub(crate) const WAIT_SECS: i32 = 1;
+
+/// SQS bills each 64 KiB of a request's payload as one request.
+const BILLED_CHUNK: u64 = 64 << 10;
+
+/// The requests an endpoint made, as made and as billed.
+#[derive(Default)]
+pub(crate) struct Requests {
+    pub(crate) made: AtomicU64,
+    pub(crate) billed: AtomicU64,
+}
+
+impl Requests {
+    /// Counts a request whose payload is `payload` bytes.
+    fn count(&self, payload: usize) {
+        self.made.fetch_add(1, Ordering::Relaxed);
+        self.billed.fetch_add(chunks(payload), Ordering::Relaxed);
+    }
+
+    /// Bills the 64 KiB chunks beyond the first of a counted request whose answer carried
+    /// `payload` bytes (a receive).
+    fn answered(&self, payload: usize) {
+        self.billed
+            .fetch_add(chunks(payload) - 1, Ordering::Relaxed);
+    }
+}
+
+/// How many 64 KiB chunks SQS bills for `payload` bytes (at least one).
+fn chunks(payload: usize) -> u64 {
+    (payload as u64).div_ceil(BILLED_CHUNK).max(1)
+}
+
+/// Why a request failed: the queue is gone, or anything else (as an fccl error).
+pub(crate) enum Failure {
+    NoQueue,
+    Other(Error),
+}
+
+impl Failure {
+    /// The fccl error of a failure on queue `name`.
+    pub(crate) fn into_error(self, name: &str) -> Error {
+        match self {
+            Failure::NoQueue => deleted(name),
+            Failure::Other(e) => e,
+        }
+    }
+}
+
+/// The error of a queue that is gone.
+pub(crate) fn deleted(name: &str) -> Error {
+    Error::new(
+        ErrorKind::Transport,
+        format!("sqs queue {name} was deleted: this job's messages through it are lost"),
+    )
+}
+
+fn failure<E, R>(what: &str, e: SdkError<E, R>) -> Failure
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let code = e.code().unwrap_or_default();
+    if code.contains("NonExistentQueue") || code.contains("QueueDoesNotExist") {
+        return Failure::NoQueue;
+    }
+    let detail = match (e.code(), e.message()) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        _ => aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
+    };
+    Failure::Other(Error::new(
+        ErrorKind::Transport,
+        format!("sqs: {what}: {detail}"),
+    ))
+}
+
+/// Runs `request` until `deadline`, as a timeout error naming `what` past it.
+async fn within<T>(
+    deadline: Instant,
+    what: &str,
+    request: impl Future<Output = std::result::Result<T, Failure>>,
+) -> std::result::Result<T, Failure> {
+    match tokio::time::timeout_at(deadline, request).await {
+        Ok(r) => r,
+        Err(_) => Err(Failure::Other(Error::new(
+            ErrorKind::Timeout,
+            format!("sqs: {what}: no answer before the deadline"),
+        ))),
+    }
+}
+
+/// The requests of one endpoint.
+pub(crate) struct Queues {
+    pub(crate) client: Client,
+    pub(crate) requests: Requests,
+}
+
+impl Queues {
+    /// Creates (or finds) queue `name` and returns its URL.
+    pub(crate) async fn create(
+        &self,
+        name: &str,
+        max_message: usize,
+        deadline: Instant,
+    ) -> Result<String> {
+        let what = format!("cannot create queue {name}");
+        let mut request = self.client.create_queue().queue_name(name).attributes(
+            QueueAttributeName::VisibilityTimeout,
+            VISIBILITY_TIMEOUT_SECS.to_string(),
+        );
+        if max_message > super::spec::DEFAULT_MAX_MESSAGE {
+            request = request.attributes(
+                QueueAttributeName::MaximumMessageSize,
+                max_message.to_string(),
+            );
+        }
+        self.requests.count(0);
+        let out = within(deadline, &what, async {
+            request.send().await.map_err(|e| failure(&what, e))
+        })
+        .await
+        .map_err(|f| f.into_error(name))?;
+        out.queue_url()
+            .map(str::to_string)
+            .ok_or_else(|| Error::new(ErrorKind::Transport, format!("sqs: {what}: no URL")))
+    }
+
+    /// The URL of queue `name`, asking again until `deadline` while it does not exist yet
+    /// (its rank creates it as it joins).
+    pub(crate) async fn resolve(&self, name: &str, deadline: Instant) -> Result<String> {
+        let what = format!("cannot find queue {name}");
+        loop {
+            self.requests.count(0);
+            let asked = within(deadline, &what, async {
+                let out = self
+                    .client
+                    .get_queue_url()
+                    .queue_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| failure(&what, e))?;
+                Ok(out.queue_url().unwrap_or_default().to_string())
+            })
+            .await;
+            match asked {
+                Ok(url) if !url.is_empty() => return Ok(url),
+                Ok(_) | Err(Failure::NoQueue) => {}
+                Err(Failure::Other(e)) if e.kind() == ErrorKind::Timeout => {
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!("sqs queue {name} was not created within the set-up timeout"),
+                    ));
+                }
+                Err(Failure::Other(e)) => return Err(e),
+            }
+            if Instant::now() + Duration::from_millis(100) >= deadline {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("sqs queue {name} was not created within the set-up timeout"),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Sends `bodies` (at most 10) to the queue at `url` in one request; returns the
+    /// indices of the bodies that SQS did not take.
+    pub(crate) async fn send_batch(
+        &self,
+        url: &str,
+        bodies: &[&str],
+        deadline: Instant,
+        what: &str,
+    ) -> std::result::Result<Vec<usize>, Failure> {
+        let entries = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(*b)
+                    .build()
+                    .expect("id and body are set")
+            })
+            .collect::<Vec<_>>();
+        self.requests.count(bodies.iter().map(|b| b.len()).sum());
+        let out = within(deadline, what, async {
+            self.client
+                .send_message_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| failure(what, e))
+        })
+        .await?;
+        Ok(out
+            .failed()
+            .iter()
+            .filter_map(|f| f.id().parse().ok())
+            .collect())
+    }
+
+    /// Long-polls the queue at `url` for up to 10 messages.
+    pub(crate) async fn receive(
+        &self,
+        url: &str,
+        deadline: Instant,
+    ) -> std::result::Result<Vec<Message>, Failure> {
+        let what = "cannot receive";
+        self.requests.count(0);
+        let out = within(deadline, what, async {
+            self.client
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(WAIT_SECS)
+                .visibility_timeout(VISIBILITY_TIMEOUT_SECS)
+                .send()
+                .await
+                .map_err(|e| failure(what, e))
+        })
+        .await?;
+        let messages = out.messages.unwrap_or_default();
+        self.requests
+            .answered(messages.iter().map(|m| m.body().map_or(0, str::len)).sum());
+        Ok(messages)
+    }
+
+    /// Deletes the received messages of `handles` (at most 10) from the queue at `url`.
+    pub(crate) async fn delete_batch(
+        &self,
+        url: &str,
+        handles: Vec<String>,
+        deadline: Instant,
+    ) -> std::result::Result<(), Failure> {
+        let what = "cannot delete received messages";
+        let entries = handles
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(h)
+                    .build()
+                    .expect("id and handle are set")
+            })
+            .collect::<Vec<_>>();
+        self.requests.count(0);
+        within(deadline, what, async {
+            self.client
+                .delete_message_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| failure(what, e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Deletes the queue at `url` (named `name`); a queue already gone is fine.
+    pub(crate) async fn delete_queue(
+        &self,
+        url: &str,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<()> {
+        let what = format!("cannot delete queue {name}");
+        self.requests.count(0);
+        let deleted = within(deadline, &what, async {
+            self.client
+                .delete_queue()
+                .queue_url(url)
+                .send()
+                .await
+                .map_err(|e| failure(&what, e))
+        })
+        .await;
+        match deleted {
+            Ok(_) | Err(Failure::NoQueue) => Ok(()),
+            Err(Failure::Other(e)) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_64_kib_of_a_payload_is_billed_as_a_request() {
+        assert_eq!([0, 1, 65536, 65537, 256 << 10].map(chunks), [1, 1, 1, 2, 4]);
+        let r = Requests::default();
+        r.count(100 << 10);
+        r.count(0);
+        r.answered(200 << 10);
+        assert_eq!(r.made.load(Ordering::Relaxed), 2);
+        assert_eq!(r.billed.load(Ordering::Relaxed), 2 + 1 + 3);
+    }
+}

@@ -1,0 +1,336 @@
+//! The SQS transport against a real SQS look-alike, a fresh `moto_server` per test on a free
+//! loopback port (the harness of `tests/src/servers.rs`). Without `moto_server` on the PATH
+//! the tests say so and pass (under CI they fail).
+
+#[path = "../../tests/src/servers.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod servers;
+
+use std::time::Duration;
+
+use aws_sdk_sqs::config::Region;
+use bytes::Bytes;
+use fccl_collectives::{CommId, ErrorKind, JobSpec, Tag, Transport};
+use fccl_transports::sqs::{SqsSpec, SqsTransport, static_config};
+use rand::seq::SliceRandom;
+use servers::Moto;
+use tokio::time::Instant;
+
+fn tag(seq: u64) -> Tag {
+    Tag {
+        comm: CommId::WORLD,
+        p2p: true,
+        seq,
+        step: 0,
+        chunk: 0,
+    }
+}
+
+fn job(server: &Moto, n: usize, prefix: &str, query: &str) -> JobSpec {
+    let url = format!(
+        "sqs://us-east-1/{prefix}?endpoint={}{query}",
+        server.endpoint()
+    );
+    JobSpec::new(n, url).expect("a valid job")
+}
+
+/// Joins every rank of `job` concurrently, in rank order.
+async fn join(job: &JobSpec) -> Vec<SqsTransport> {
+    let spec = SqsSpec::parse(&job.transport).expect("an sqs spec");
+    let config = static_config("testing", "testing");
+    let joins =
+        (0..job.size).map(|rank| SqsTransport::connect_with_config(job, rank, &spec, &config));
+    futures_util::future::join_all(joins)
+        .await
+        .into_iter()
+        .map(|t| t.expect("every rank joins"))
+        .collect()
+}
+
+async fn close_all(ranks: &[SqsTransport]) {
+    for r in futures_util::future::join_all(ranks.iter().map(|t| t.close())).await {
+        r.expect("every rank leaves");
+    }
+}
+
+/// A client of the server, as anyone with keys has.
+fn client(server: &Moto) -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::config::Builder::from(&static_config("testing", "testing"))
+        .region(Region::new("us-east-1"))
+        .endpoint_url(server.endpoint())
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
+async fn send_raw(client: &aws_sdk_sqs::Client, url: &str, body: &str) {
+    client
+        .send_message()
+        .queue_url(url)
+        .message_body(body)
+        .send()
+        .await
+        .expect("a raw send");
+}
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(20)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_arrive_out_of_order_across_three_ranks() {
+    let Some(server) = Moto::start() else { return };
+    let ranks = join(&job(&server, 3, "tags", "")).await;
+    for (from, sender) in ranks.iter().enumerate() {
+        for to in (0..3).filter(|&t| t != from) {
+            for seq in 0..4 {
+                let msg = Bytes::from(format!("{from}->{to} #{seq}"));
+                sender.send(to, tag(seq), msg).await.unwrap();
+            }
+        }
+    }
+    for (to, receiver) in ranks.iter().enumerate() {
+        for from in (0..3).filter(|&f| f != to) {
+            for seq in (0..4).rev() {
+                let got = receiver.recv(from, tag(seq), soon()).await.unwrap();
+                assert_eq!(got, format!("{from}->{to} #{seq}"));
+            }
+        }
+    }
+    // Two messages with one tag come in the order they were sent.
+    ranks[0]
+        .send(1, tag(9), Bytes::from_static(b"first"))
+        .await
+        .unwrap();
+    ranks[0]
+        .send(1, tag(9), Bytes::from_static(b"second"))
+        .await
+        .unwrap();
+    assert_eq!(ranks[1].recv(0, tag(9), soon()).await.unwrap(), "first");
+    assert_eq!(ranks[1].recv(0, tag(9), soon()).await.unwrap(), "second");
+    assert_eq!(ranks[0].name(), "sqs");
+    assert!(ranks[0].requests() > 0 && ranks[0].billed_requests() >= ranks[0].requests());
+    close_all(&ranks).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_of_many_parts_arrives_whole() {
+    let Some(server) = Moto::start() else { return };
+    let ranks = join(&job(&server, 2, "parts", "&max_message=16384")).await;
+    assert!(ranks[0].profile().max_message_bytes < 16384);
+    let msg: Bytes = (0..200 << 10)
+        .map(|i| (i * 7 + i / 251) as u8)
+        .collect::<Vec<u8>>()
+        .into();
+    ranks[0].send(1, tag(1), msg.clone()).await.unwrap();
+    ranks[1].send(0, tag(1), Bytes::new()).await.unwrap();
+    assert_eq!(ranks[1].recv(0, tag(1), soon()).await.unwrap(), msg);
+    assert_eq!(
+        ranks[0].recv(1, tag(1), soon()).await.unwrap(),
+        Bytes::new()
+    );
+    assert_eq!(ranks[1].rejected_records(), 0);
+    close_all(&ranks).await;
+}
+
+/// Bodies of up to 1 MiB, the limit SQS has had since 2025: the queues are created with
+/// that `MaximumMessageSize`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_of_one_mib_carry_large_parts() {
+    let Some(server) = Moto::start() else { return };
+    let ranks = join(&job(&server, 2, "large", "&max_message=1048576")).await;
+    assert!(ranks[0].profile().max_message_bytes > 700 << 10);
+    let msg: Bytes = (0..(1536 << 10))
+        .map(|i| (i % 253) as u8)
+        .collect::<Vec<u8>>()
+        .into();
+    ranks[0].send(1, tag(1), msg.clone()).await.unwrap();
+    assert_eq!(ranks[1].recv(0, tag(1), soon()).await.unwrap(), msg);
+    close_all(&ranks).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_delays_and_reordering_deliver_each_message_once() {
+    let Some(server) = Moto::start() else { return };
+    let ranks = join(&job(&server, 2, "faults", "&max_message=4096")).await;
+    let raw = client(&server);
+    let url = ranks[0].queue_url(1).to_string();
+    // Ten messages, some of several parts, every record sent twice or three times, all
+    // shuffled, half of them after a delay.
+    let msgs: Vec<Bytes> = (0..10u64)
+        .map(|i| {
+            (0..(i as usize * 1500))
+                .map(|j| (j as u64 ^ i) as u8)
+                .collect::<Vec<u8>>()
+                .into()
+        })
+        .collect();
+    let mut bodies = Vec::new();
+    for (i, m) in msgs.iter().enumerate() {
+        let b = ranks[0].encode_for_test(1, tag(i as u64 % 3), m).unwrap();
+        for (k, body) in b.iter().enumerate() {
+            bodies.extend(std::iter::repeat_n(body.clone(), 2 + (i + k) % 2));
+        }
+    }
+    bodies.shuffle(&mut rand::rng());
+    let (now, later) = bodies.split_at(bodies.len() / 2);
+    for b in now {
+        send_raw(&raw, &url, b).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for b in later {
+        send_raw(&raw, &url, b).await;
+    }
+    // Each tag's messages come in the order they were numbered, each once.
+    for (i, m) in msgs.iter().enumerate() {
+        let got = ranks[1].recv(0, tag(i as u64 % 3), soon()).await.unwrap();
+        assert_eq!(&got, m, "message {i}");
+    }
+    let late = Instant::now() + Duration::from_millis(2500);
+    for seq in 0..3 {
+        let e = ranks[1].recv(0, tag(seq), late).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+    }
+    assert!(ranks[1].duplicate_records() >= (bodies.len() / 2) as u64 - 10);
+    assert_eq!(ranks[1].rejected_records(), 0);
+    // The job goes on with ordinary sends after the copies.
+    ranks[0]
+        .send(1, tag(5), Bytes::from_static(b"after"))
+        .await
+        .unwrap();
+    assert_eq!(ranks[1].recv(0, tag(5), soon()).await.unwrap(), "after");
+    close_all(&ranks).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_bodies_are_dropped_and_counted() {
+    let Some(server) = Moto::start() else { return };
+    let job1 = job(&server, 2, "bad", "");
+    let ranks = join(&job1).await;
+    let other = join(&job(&server, 2, "bad", "")).await;
+    let raw = client(&server);
+    let url = ranks[0].queue_url(1).to_string();
+    let good = ranks[0].encode_for_test(1, tag(1), b"hello").unwrap();
+    let mut flipped = good[0].clone().into_bytes();
+    flipped[100] = if flipped[100] == b'A' { b'B' } else { b'A' };
+    let bad = [
+        "not base64 at all!".to_string(),
+        String::from_utf8(flipped).unwrap(),
+        // A MAC for another destination, for another job.
+        ranks[0]
+            .encode_for_test(0, tag(1), b"hello")
+            .unwrap()
+            .remove(0),
+        other[0]
+            .encode_for_test(1, tag(1), b"hello")
+            .unwrap()
+            .remove(0),
+        // A part index out of range, sealed with the job's own key.
+        ranks[0].forge_for_test(1, tag(2), 100, 5, 2, 10, b"hello"),
+        // Parts that do not make up their message.
+        ranks[0].forge_for_test(1, tag(2), 101, 0, 2, 10, b"hel"),
+        ranks[0].forge_for_test(1, tag(2), 101, 1, 2, 10, b"lo, world"),
+    ];
+    for b in &bad {
+        send_raw(&raw, &url, b).await;
+    }
+    send_raw(&raw, &url, &good[0]).await;
+    assert_eq!(ranks[1].recv(0, tag(1), soon()).await.unwrap(), "hello");
+    let until = Instant::now() + Duration::from_secs(10);
+    while ranks[1].rejected_records() < bad.len() as u64 - 1 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Of the two parts that do not make up their message, the one that completes it is
+    // refused (and the message dropped).
+    assert_eq!(ranks[1].rejected_records(), bad.len() as u64 - 1);
+    let e = ranks[1]
+        .recv(0, tag(2), Instant::now() + Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    // The refused bodies were deleted from the queue, and the job goes on.
+    ranks[0]
+        .send(1, tag(3), Bytes::from_static(b"on"))
+        .await
+        .unwrap();
+    assert_eq!(ranks[1].recv(0, tag(3), soon()).await.unwrap(), "on");
+    close_all(&ranks).await;
+    close_all(&other).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_wakes_a_pending_receive_and_an_idle_receive_times_out() {
+    let Some(server) = Moto::start() else { return };
+    let ranks = join(&job(&server, 2, "abort", "")).await;
+    let started = Instant::now();
+    let e = ranks[1]
+        .recv(0, tag(1), started + Duration::from_millis(1500))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_millis(2500),
+        "{took:?}"
+    );
+    let (got, ()) = tokio::join!(ranks[1].recv(0, tag(2), soon()), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        ranks[0].abort(CommId::WORLD, &[1], "rank 0 gave up").await;
+    });
+    let e = got.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Remote);
+    assert!(e.to_string().contains("rank 0 gave up"), "{e}");
+    close_all(&ranks).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queues_are_gone_after_close() {
+    let Some(server) = Moto::start() else { return };
+    let job = job(&server, 3, "gone", "");
+    let ranks = join(&job).await;
+    let prefix = ranks[0].queue_name(0).trim_end_matches("-0").to_string();
+    let raw = client(&server);
+    let list = || async {
+        raw.list_queues()
+            .queue_name_prefix(&prefix)
+            .send()
+            .await
+            .expect("a listing")
+            .queue_urls
+            .unwrap_or_default()
+    };
+    assert_eq!(list().await.len(), 3);
+    ranks[0]
+        .send(1, tag(1), Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    close_all(&ranks).await;
+    assert_eq!(list().await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_deleted_under_a_job_fails_receives_clearly() {
+    let Some(server) = Moto::start() else { return };
+    let ranks = join(&job(&server, 2, "deleted", "")).await;
+    let raw = client(&server);
+    raw.delete_queue()
+        .queue_url(ranks[1].queue_url(1))
+        .send()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let e = ranks[1].recv(0, tag(1), soon()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Transport, "{e}");
+    let name = ranks[1].queue_name(1).to_string();
+    assert!(
+        e.to_string()
+            .contains(&format!("sqs queue {name} was deleted")),
+        "{e}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let e = ranks[0]
+        .send(1, tag(1), Bytes::from_static(b"x"))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("was deleted"), "{e}");
+    drop(ranks);
+}
