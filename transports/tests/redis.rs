@@ -310,8 +310,14 @@ async fn a_replayed_record_is_refused() {
     }
     assert_eq!(receiver.rejected_records(), 2);
     // The job goes on.
-    sender.send(1, tag(7), Bytes::from_static(b"third")).await.unwrap();
-    assert_eq!(&receiver.recv(0, tag(7), soon()).await.unwrap()[..], b"third");
+    sender
+        .send(1, tag(7), Bytes::from_static(b"third"))
+        .await
+        .unwrap();
+    assert_eq!(
+        &receiver.recv(0, tag(7), soon()).await.unwrap()[..],
+        b"third"
+    );
     close_all(&[sender, receiver]).await;
 }
 
