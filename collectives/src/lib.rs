@@ -39,5 +39,5 @@ pub use error::{Error, ErrorKind, Result};
 pub use frame::{CommId, Tag};
 pub use job::{JobId, JobSpec, Secret};
 pub use op::{CombineFn, ReduceOp, Reduction};
-pub use transport::{BoxFuture, LinkProfile, SharedObjects, Transport};
+pub use transport::{BoxFuture, LinkProfile, SharedObjects, Transport, Usage};
 pub use types::{DataType, Element, Rank};

@@ -9,6 +9,7 @@ mod servers;
 use std::time::Duration;
 
 use aws_sdk_sqs::config::Region;
+use aws_sdk_sqs::types::QueueAttributeName;
 use bytes::Bytes;
 use fccl_collectives::{CommId, ErrorKind, JobSpec, Tag, Transport};
 use fccl_transports::sqs::{SqsSpec, SqsTransport, static_config};
@@ -305,6 +306,54 @@ async fn queues_are_gone_after_close() {
         .unwrap();
     close_all(&ranks).await;
     assert_eq!(list().await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifo_queues_carry_large_messages_and_are_gone_after_close() {
+    let Some(server) = Moto::start() else { return };
+    let job = job(&server, 2, "fifo", "&fifo=true&max_message=4096");
+    let ranks = join(&job).await;
+    let raw = client(&server);
+    for r in 0..2 {
+        let name = ranks[0].queue_name(r);
+        assert!(name.ends_with(".fifo"), "{name}");
+        let attributes = raw
+            .get_queue_attributes()
+            .queue_url(ranks[0].queue_url(r))
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await
+            .expect("the queue's attributes")
+            .attributes
+            .unwrap_or_default();
+        assert_eq!(
+            attributes
+                .get(&QueueAttributeName::FifoQueue)
+                .map(String::as_str),
+            Some("true")
+        );
+    }
+    let big: Bytes = (0..20_000u32)
+        .map(|i| (i % 251) as u8)
+        .collect::<Vec<_>>()
+        .into();
+    ranks[0].send(1, tag(1), big.clone()).await.unwrap();
+    ranks[1]
+        .send(0, tag(2), Bytes::from_static(b"back"))
+        .await
+        .unwrap();
+    assert_eq!(ranks[1].recv(0, tag(1), soon()).await.unwrap(), big);
+    assert_eq!(ranks[0].recv(1, tag(2), soon()).await.unwrap(), "back");
+    close_all(&ranks).await;
+    let left = raw
+        .list_queues()
+        .queue_name_prefix("fifo-")
+        .send()
+        .await
+        .expect("a listing")
+        .queue_urls
+        .unwrap_or_default();
+    assert_eq!(left, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,7 +20,7 @@ use crate::algorithms::selector;
 use crate::collective::Collective;
 use crate::error::{Error, Result};
 use crate::frame::{CommId, Header, Tag};
-use crate::transport::{LinkProfile, Transport};
+use crate::transport::{LinkProfile, Transport, Usage};
 use crate::types::{DataType, Rank};
 
 /// How long a collective waits for a peer unless told otherwise.
@@ -185,6 +185,16 @@ impl Communicator {
     /// Every medium, the primary first.
     pub fn media(&self) -> &[Arc<dyn Transport>] {
         &self.media
+    }
+
+    /// What this rank has asked of its media so far, summed over the media that count it
+    /// ([`Transport::usage`]); `None` when none does. The media are shared by every
+    /// communicator split from the same job, so this counts their requests too.
+    pub fn usage(&self) -> Option<Usage> {
+        self.media
+            .iter()
+            .filter_map(|m| m.usage())
+            .reduce(|a, b| a.plus(&b))
     }
 
     /// What the selector optimises when there are several media.

@@ -74,6 +74,46 @@ impl LinkProfile {
     }
 }
 
+/// What an endpoint has asked of its medium so far, for reports of cost: the counters of
+/// media billed per request (SQS). Every field only grows; a report takes differences.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Usage {
+    /// Requests made to the medium's service: sends, receives (empty polls included),
+    /// deletes, set-up and leaving.
+    pub requests: u64,
+    /// The requests as the service bills them (SQS bills each 64 KiB of a request's
+    /// payload as one request).
+    pub billed_requests: u64,
+    /// The fewest requests the messages moved so far need at the medium's limits (SQS: one
+    /// batch send per 10 records or per maximum body, one tenth of a receive and of a
+    /// delete per record), without polls, retries, set-up or leaving.
+    pub least_requests: f64,
+    /// Payload bytes this endpoint sent through the medium (messages to itself excluded).
+    pub bytes_sent: u64,
+}
+
+impl Usage {
+    /// The counters of `self` less those of an earlier reading `before`.
+    pub fn since(&self, before: &Usage) -> Usage {
+        Usage {
+            requests: self.requests - before.requests,
+            billed_requests: self.billed_requests - before.billed_requests,
+            least_requests: self.least_requests - before.least_requests,
+            bytes_sent: self.bytes_sent - before.bytes_sent,
+        }
+    }
+
+    /// The sum of two readings (of two media, say).
+    pub fn plus(&self, other: &Usage) -> Usage {
+        Usage {
+            requests: self.requests + other.requests,
+            billed_requests: self.billed_requests + other.billed_requests,
+            least_requests: self.least_requests + other.least_requests,
+            bytes_sent: self.bytes_sent + other.bytes_sent,
+        }
+    }
+}
+
 /// Put-once, read-many objects and counters, offered by store-like media for store-native
 /// algorithms (broadcast by one put and N-1 gets, barrier by a counter, allreduce by
 /// scatter-reduce).
@@ -136,6 +176,11 @@ pub trait Transport: Send + Sync + 'static {
     /// could not punch through); empty for media without relays.
     fn relayed_peers(&self) -> Vec<Rank> {
         Vec::new()
+    }
+    /// What this endpoint has asked of its medium so far, where the medium counts it (media
+    /// billed per request); `None` for the others.
+    fn usage(&self) -> Option<Usage> {
+        None
     }
     /// Releases the medium's resources (keys, queues, connections); the endpoint leaves.
     fn close(&self) -> BoxFuture<'_, Result<()>>;

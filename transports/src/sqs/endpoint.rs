@@ -9,7 +9,7 @@ use fccl_collectives::{CommId, Error, ErrorKind, JobSpec, Rank, Result, Tag};
 use tokio::time::Instant;
 
 use super::queues::{Failure, Queues};
-use super::records::{Added, Head, Reassembly, Sealer, decode, encode};
+use super::records::{Added, Body, Head, Reassembly, Sealer, decode};
 use crate::record::Kind;
 
 /// How long leaving waits for the peers' goodbyes, so that theirs find this rank's queue.
@@ -51,8 +51,13 @@ pub(super) struct Inner {
     pub(super) closed: AtomicBool,
     pub(super) rejected: AtomicU64,
     pub(super) duplicates: AtomicU64,
+    /// Data messages this endpoint sent to peers, and those it delivered from them.
+    pub(super) messages_sent: AtomicU64,
+    pub(super) messages_delivered: AtomicU64,
     pub(super) state: Mutex<ReadState>,
     pub(super) reader: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Faults that tests make this endpoint's sends show.
+    pub(super) faults: OnceLock<super::faults::Faulty>,
 }
 
 impl Inner {
@@ -91,7 +96,7 @@ impl Inner {
     }
 
     /// The base64 bodies of the records of `msg` to `to`, in part order.
-    pub(super) fn bodies(&self, to: Rank, kind: Kind, tag: Tag, msg: &[u8]) -> Result<Vec<String>> {
+    pub(super) fn bodies(&self, to: Rank, kind: Kind, tag: Tag, msg: &[u8]) -> Result<Vec<Body>> {
         let parts = msg.len().div_ceil(self.part).max(1);
         let parts = u32::try_from(parts)
             .map_err(|_| Error::invalid(format!("a message of {} bytes", msg.len())))?;
@@ -108,7 +113,10 @@ impl Inner {
             .map(|i| {
                 head.part = i as u32;
                 let end = ((i + 1) * self.part).min(msg.len());
-                encode(&self.sealer.seal(&head, to, &msg[i * self.part..end]))
+                Body::new(
+                    &head,
+                    &self.sealer.seal(&head, to, &msg[i * self.part..end]),
+                )
             })
             .collect())
     }
@@ -118,22 +126,23 @@ impl Inner {
     pub(super) async fn send_bodies(
         &self,
         to: Rank,
-        bodies: &[String],
+        bodies: &[Body],
         deadline: Instant,
     ) -> Result<()> {
-        let mut batches: Vec<Vec<&str>> = Vec::new();
+        let mut batches: Vec<Vec<&Body>> = Vec::new();
         let mut bytes = 0;
         for body in bodies {
             let full = batches
                 .last()
-                .is_none_or(|b| b.len() == 10 || bytes + body.len() > self.max_message);
+                .is_none_or(|b| b.len() == 10 || bytes + body.text.len() > self.max_message);
             if full {
                 batches.push(Vec::new());
                 bytes = 0;
             }
-            bytes += body.len();
+            bytes += body.text.len();
             batches.last_mut().expect("a batch").push(body);
         }
+        self.queues.requests.message_sent(batches.len());
         let what = format!("cannot send to rank {to}");
         for group in batches.chunks(BATCHES_AT_ONCE) {
             let sends = group
@@ -150,7 +159,7 @@ impl Inner {
     async fn send_batch(
         &self,
         to: Rank,
-        mut batch: Vec<&str>,
+        mut batch: Vec<&Body>,
         deadline: Instant,
         what: &str,
     ) -> Result<()> {
@@ -228,16 +237,23 @@ impl Inner {
                 self.accept(m.body().unwrap_or_default());
                 handles.extend(m.receipt_handle);
             }
-            if !handles.is_empty() {
-                // Deleting runs beside the next receive; a message whose delete failed comes
-                // again after the visibility timeout and is dropped as a duplicate.
-                let inner = Arc::clone(&self);
-                tokio::spawn(async move {
-                    let until = Instant::now() + inner.job.timeout;
-                    let url = &inner.urls[inner.rank];
-                    let _ = inner.queues.delete_batch(url, handles, until).await;
-                });
+            if handles.is_empty() {
+                continue;
             }
+            let until = Instant::now() + self.job.timeout;
+            if self.queues.fifo_group.is_some() {
+                // A FIFO queue holds back a group's later messages while earlier ones are
+                // taken and not deleted: delete before the next receive.
+                let _ = self.queues.delete_batch(url, handles, until).await;
+                continue;
+            }
+            // Deleting runs beside the next receive; a message whose delete failed comes
+            // again after the visibility timeout and is dropped as a duplicate.
+            let inner = Arc::clone(&self);
+            tokio::spawn(async move {
+                let url = &inner.urls[inner.rank];
+                let _ = inner.queues.delete_batch(url, handles, until).await;
+            });
         }
     }
 
@@ -262,12 +278,15 @@ impl Inner {
             self.rejected.fetch_add(1, Ordering::SeqCst);
             return;
         }
+        let fresh = || self.queues.requests.record_received();
         match head.kind {
             Kind::Data => match state.parts.add(&head, payload) {
                 Ok(Added::Whole(tag, message, msg)) => {
+                    fresh();
+                    self.messages_delivered.fetch_add(1, Ordering::SeqCst);
                     self.mailbox.deliver(source, tag, message, msg);
                 }
-                Ok(Added::Kept) => {}
+                Ok(Added::Kept) => fresh(),
                 Ok(Added::Duplicate) => {
                     self.duplicates.fetch_add(1, Ordering::SeqCst);
                 }
@@ -276,11 +295,13 @@ impl Inner {
                 }
             },
             Kind::Abort => {
+                fresh();
                 state.parts.finish(source, head.message);
                 let reason = String::from_utf8_lossy(&payload);
                 self.mailbox.abort(head.tag.comm, source, &reason);
             }
             Kind::Bye => {
+                fresh();
                 state.parts.finish(source, head.message);
                 state.byes[source] = Some(head.message);
             }

@@ -10,17 +10,27 @@
 //! order, drops copies and reassembles parts in any order before it delivers a message to
 //! the rank's mailbox once, ordered by the sender's message number.
 //!
-//! - `spec.rs`: the `sqs://REGION/PREFIX?endpoint=URL&max_message=BYTES` spec.
+//! With `fifo=true` the queues are FIFO queues (`….fifo`): each sender's records form one
+//! message group and carry a de-duplication id, so SQS itself drops copies of a record sent
+//! again within five minutes; the receiver's checks stay, as a second line.
+//!
+//! - `spec.rs`: the `sqs://REGION/PREFIX?endpoint=URL&max_message=BYTES&fifo=true` spec.
 //! - `records.rs`: bodies, and their de-duplication and reassembly.
 //! - `queues.rs`: the SQS requests, counted.
 //! - `endpoint.rs`: one rank's state, its sends, its reader and its leaving.
+//! - `faults.rs`: copies, reordering and delays made on purpose, for tests.
 //! - `transport.rs`: [`SqsTransport`], the [`Transport`](fccl_collectives::Transport).
 
 mod endpoint;
+mod faults;
 mod queues;
 mod records;
 mod spec;
 mod transport;
 
-pub use spec::{DEFAULT_MAX_MESSAGE, MAX_MAX_MESSAGE, MAX_PREFIX, MIN_MAX_MESSAGE, SqsSpec};
+#[doc(hidden)]
+pub use faults::SendFaults;
+pub use spec::{
+    DEFAULT_MAX_MESSAGE, FIFO_SUFFIX, MAX_MAX_MESSAGE, MAX_PREFIX, MIN_MAX_MESSAGE, SqsSpec,
+};
 pub use transport::{SqsTransport, queue_name, static_config};

@@ -8,7 +8,9 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, Message, QueueAttributeName, SendMessageBatchRequestEntry,
 };
-use fccl_collectives::{Error, ErrorKind, Result};
+use fccl_collectives::{Error, ErrorKind, Result, Usage};
+
+use super::records::Body;
 use tokio::time::Instant;
 
 /// How long a message taken by a receive stays hidden from other receives: long enough
@@ -21,11 +23,16 @@ pub(crate) const WAIT_SECS: i32 = 1;
 /// SQS bills each 64 KiB of a request's payload as one request.
 const BILLED_CHUNK: u64 = 64 << 10;
 
-/// The requests an endpoint made, as made and as billed.
+/// The requests an endpoint made, as made and as billed, the fewest its messages needed,
+/// and the payload bytes it sent.
 #[derive(Default)]
 pub(crate) struct Requests {
     pub(crate) made: AtomicU64,
     pub(crate) billed: AtomicU64,
+    /// The fewest requests, in tenths of a request (a received record needs a tenth of a
+    /// receive and a tenth of a delete).
+    least_tenths: AtomicU64,
+    pub(crate) bytes_sent: AtomicU64,
 }
 
 impl Requests {
@@ -40,6 +47,32 @@ impl Requests {
     fn answered(&self, payload: usize) {
         self.billed
             .fetch_add(chunks(payload) - 1, Ordering::Relaxed);
+    }
+
+    /// Counts a message's `bytes` bytes of payload as sent.
+    pub(crate) fn payload_sent(&self, bytes: usize) {
+        self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a message that needs `batches` batch sends at least.
+    pub(crate) fn message_sent(&self, batches: usize) {
+        self.least_tenths
+            .fetch_add(10 * batches as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a record received for the first time: a tenth of a receive and of a delete.
+    pub(crate) fn record_received(&self) {
+        self.least_tenths.fetch_add(2, Ordering::Relaxed);
+    }
+
+    /// The counters as a [`Usage`].
+    pub(crate) fn usage(&self) -> Usage {
+        Usage {
+            requests: self.made.load(Ordering::Relaxed),
+            billed_requests: self.billed.load(Ordering::Relaxed),
+            least_requests: self.least_tenths.load(Ordering::Relaxed) as f64 / 10.0,
+            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -110,6 +143,8 @@ async fn within<T>(
 pub(crate) struct Queues {
     pub(crate) client: Client,
     pub(crate) requests: Requests,
+    /// The message group of this endpoint's sends, when the job's queues are FIFO queues.
+    pub(crate) fifo_group: Option<String>,
 }
 
 impl Queues {
@@ -125,6 +160,15 @@ impl Queues {
             QueueAttributeName::VisibilityTimeout,
             VISIBILITY_TIMEOUT_SECS.to_string(),
         );
+        if self.fifo_group.is_some() {
+            // Every record has its own de-duplication id, and each sender's group has its
+            // own throughput limit (SQS's high-throughput mode for FIFO queues).
+            request = request
+                .attributes(QueueAttributeName::FifoQueue, "true")
+                .attributes(QueueAttributeName::ContentBasedDeduplication, "false")
+                .attributes(QueueAttributeName::DeduplicationScope, "messageGroup")
+                .attributes(QueueAttributeName::FifoThroughputLimit, "perMessageGroupId");
+        }
         if max_message > super::spec::DEFAULT_MAX_MESSAGE {
             request = request.attributes(
                 QueueAttributeName::MaximumMessageSize,
@@ -181,11 +225,12 @@ impl Queues {
     }
 
     /// Sends `bodies` (at most 10) to the queue at `url` in one request; returns the
-    /// indices of the bodies that SQS did not take.
+    /// indices of the bodies that SQS did not take. On FIFO queues each body goes in the
+    /// message group of this endpoint's rank, with its id for de-duplication.
     pub(crate) async fn send_batch(
         &self,
         url: &str,
-        bodies: &[&str],
+        bodies: &[&Body],
         deadline: Instant,
         what: &str,
     ) -> std::result::Result<Vec<usize>, Failure> {
@@ -193,14 +238,20 @@ impl Queues {
             .iter()
             .enumerate()
             .map(|(i, b)| {
-                SendMessageBatchRequestEntry::builder()
+                let entry = SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
-                    .message_body(*b)
-                    .build()
-                    .expect("id and body are set")
+                    .message_body(&b.text);
+                let entry = match &self.fifo_group {
+                    Some(group) => entry
+                        .message_group_id(group)
+                        .message_deduplication_id(&b.id),
+                    None => entry,
+                };
+                entry.build().expect("id and body are set")
             })
             .collect::<Vec<_>>();
-        self.requests.count(bodies.iter().map(|b| b.len()).sum());
+        self.requests
+            .count(bodies.iter().map(|b| b.text.len()).sum());
         let out = within(deadline, what, async {
             self.client
                 .send_message_batch()
@@ -315,5 +366,20 @@ mod tests {
         r.answered(200 << 10);
         assert_eq!(r.made.load(Ordering::Relaxed), 2);
         assert_eq!(r.billed.load(Ordering::Relaxed), 2 + 1 + 3);
+    }
+
+    #[test]
+    fn the_fewest_requests_count_batches_and_tenths_of_records() {
+        let r = Requests::default();
+        r.message_sent(1);
+        r.message_sent(2);
+        r.payload_sent(1000);
+        for _ in 0..15 {
+            r.record_received();
+        }
+        let u = r.usage();
+        assert_eq!(u.least_requests, 1.0 + 2.0 + 15.0 * 0.2);
+        assert_eq!(u.bytes_sent, 1000);
+        assert_eq!(u.requests, 0);
     }
 }

@@ -26,6 +26,24 @@ pub(crate) fn part_bytes(max_message: usize) -> usize {
     (max_message / 4) * 3 - HEAD_LEN
 }
 
+/// One record as a message body, with the id that names it for a FIFO queue's
+/// de-duplication: `{source}-{message}-{part}`, unique within the destination's queue.
+#[derive(Clone, Debug)]
+pub(crate) struct Body {
+    pub(crate) text: String,
+    pub(crate) id: String,
+}
+
+impl Body {
+    /// The body of `record` with `head`.
+    pub(crate) fn new(head: &Head, record: &[u8]) -> Body {
+        Body {
+            text: encode(record),
+            id: format!("{}-{}-{}", head.source, head.message, head.part),
+        }
+    }
+}
+
 /// The base64 body of a record.
 pub(crate) fn encode(record: &[u8]) -> String {
     STANDARD.encode(record)

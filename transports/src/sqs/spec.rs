@@ -1,4 +1,5 @@
-//! The SQS transport spec: `sqs://REGION/PREFIX[?endpoint=URL][&max_message=BYTES]`.
+//! The SQS transport spec:
+//! `sqs://REGION/PREFIX[?endpoint=URL][&max_message=BYTES][&fifo=true]`.
 
 use fccl_collectives::{Error, Result};
 
@@ -16,6 +17,9 @@ pub const MAX_MAX_MESSAGE: usize = 1 << 20;
 /// allows 80 characters, so 52 leave room for ranks of up to 10 digits.
 pub const MAX_PREFIX: usize = 80 - 1 - 16 - 1 - 10;
 
+/// The suffix SQS requires of a FIFO queue's name, which counts towards its 80 characters.
+pub const FIFO_SUFFIX: &str = ".fifo";
+
 /// A parsed `sqs://` spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SqsSpec {
@@ -28,14 +32,18 @@ pub struct SqsSpec {
     /// The largest message body in bytes: records are cut so that their base64 encoding fits,
     /// and a `SendMessageBatch` carries at most this much.
     pub max_message: usize,
+    /// Whether the job's queues are FIFO queues (one message group per sending rank, a
+    /// de-duplication id per record) rather than standard ones.
+    pub fifo: bool,
 }
 
 impl SqsSpec {
     /// Parses `spec`, refusing anything but `sqs://REGION/PREFIX` with the options
-    /// `endpoint=URL` and `max_message=BYTES` with an
-    /// [`InvalidArgument`](fccl_collectives::ErrorKind::InvalidArgument) error.
+    /// `endpoint=URL`, `max_message=BYTES` and `fifo=true|false` with an
+    /// [`InvalidArgument`](fccl_collectives::ErrorKind::InvalidArgument) error (which
+    /// names what is wrong but does not repeat the spec).
     pub fn parse(spec: &str) -> Result<SqsSpec> {
-        let bad = |why: &str| Error::invalid(format!("sqs spec {spec:?}: {why}"));
+        let bad = |why: &str| Error::invalid(format!("sqs spec: {why}"));
         let rest = spec
             .strip_prefix("sqs://")
             .ok_or_else(|| bad("must start with sqs://REGION/PREFIX"))?;
@@ -73,8 +81,10 @@ impl SqsSpec {
             prefix: prefix.to_string(),
             endpoint: None,
             max_message: DEFAULT_MAX_MESSAGE,
+            fifo: false,
         };
         let mut seen_max = false;
+        let mut seen_fifo = false;
         for option in query.into_iter().flat_map(|q| q.split('&')) {
             let (key, value) = option
                 .split_once('=')
@@ -100,13 +110,30 @@ impl SqsSpec {
                             ))
                         })?;
                 }
-                "endpoint" | "max_message" => return Err(bad(&format!("{key} given twice"))),
+                "fifo" if !seen_fifo => {
+                    seen_fifo = true;
+                    parsed.fifo = match value {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(bad("fifo must be true or false")),
+                    };
+                }
+                "endpoint" | "max_message" | "fifo" => {
+                    return Err(bad(&format!("{key} given twice")));
+                }
                 _ => {
                     return Err(bad(&format!(
-                        "unknown option {key:?} (the options are endpoint and max_message)"
+                        "unknown option {key:?} (the options are endpoint, max_message and \
+                         fifo)"
                     )));
                 }
             }
+        }
+        if parsed.fifo && parsed.prefix.len() > MAX_PREFIX - FIFO_SUFFIX.len() {
+            return Err(bad(&format!(
+                "with fifo=true the queue name prefix may have at most {} characters",
+                MAX_PREFIX - FIFO_SUFFIX.len()
+            )));
         }
         Ok(parsed)
     }
@@ -126,6 +153,9 @@ mod tests {
             ("us-east-1", "fccl")
         );
         assert_eq!((s.endpoint, s.max_message), (None, DEFAULT_MAX_MESSAGE));
+        assert!(!s.fifo);
+        assert!(SqsSpec::parse("sqs://us-east-1/f?fifo=true").unwrap().fifo);
+        assert!(!SqsSpec::parse("sqs://us-east-1/f?fifo=false").unwrap().fifo);
         let s = SqsSpec::parse(
             "sqs://eu-west-2/my_jobs-1?endpoint=http://127.0.0.1:5000&max_message=16384",
         )
@@ -139,6 +169,7 @@ mod tests {
     #[test]
     fn refuses_bad_specs() {
         let long = format!("sqs://us-east-1/{}", "p".repeat(MAX_PREFIX + 1));
+        let fifo_long = format!("sqs://us-east-1/{}?fifo=true", "p".repeat(MAX_PREFIX - 4));
         for spec in [
             "sqs",
             "sqs://",
@@ -155,11 +186,16 @@ mod tests {
             "sqs://us-east-1/fccl?max_message=2000000",
             "sqs://us-east-1/fccl?max_message=1k",
             "sqs://us-east-1/fccl?max_message=2048&max_message=4096",
+            "sqs://us-east-1/fccl?fifo=yes",
+            "sqs://us-east-1/fccl?fifo=true&fifo=true",
             "redis://h:1",
             long.as_str(),
+            fifo_long.as_str(),
         ] {
             let e = SqsSpec::parse(spec).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{spec}");
         }
+        let e = SqsSpec::parse("sqs://user:hunter2@us-east-1/p").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 }

@@ -9,20 +9,23 @@ use aws_sdk_sqs::config::{Credentials, Region, SharedCredentialsProvider};
 use bytes::Bytes;
 use fccl_collectives::transport::mailbox::Mailbox;
 use fccl_collectives::{
-    BoxFuture, CommId, Error, ErrorKind, JobSpec, LinkProfile, Rank, Result, Tag, Transport,
+    BoxFuture, CommId, Error, ErrorKind, JobSpec, LinkProfile, Rank, Result, Tag, Transport, Usage,
 };
 use tokio::time::Instant;
 
 use super::endpoint::{Inner, closed};
+use super::faults::SendFaults;
 use super::queues::{Queues, Requests};
 use super::records::{CONTEXT, Sealer, part_bytes};
-use super::spec::SqsSpec;
+use super::spec::{FIFO_SUFFIX, SqsSpec};
 use crate::record::{Kind, reason_bytes};
 use crate::tcp::io_thread::IoThread;
 
-/// The list price of SQS standard queue requests: $0.40 per million (after the first
-/// million a month), https://aws.amazon.com/sqs/pricing/.
+/// The list prices of SQS requests to standard and to FIFO queues: $0.40 and $0.50 per
+/// million (after the first million a month; US East, https://aws.amazon.com/sqs/pricing/,
+/// read 2026-12).
 const USD_PER_REQUEST: f64 = 0.40e-6;
+const USD_PER_FIFO_REQUEST: f64 = 0.50e-6;
 
 /// One rank's endpoint of a job whose messages travel through SQS queues.
 pub struct SqsTransport {
@@ -45,10 +48,12 @@ pub fn static_config(access_key_id: &str, secret_access_key: &str) -> SdkConfig 
         .build()
 }
 
-/// The name of `rank`'s queue in `job`: `{prefix}-{first 16 hex digits of the job id}-{rank}`.
+/// The name of `rank`'s queue in `job`: `{prefix}-{first 16 hex digits of the job id}-{rank}`,
+/// and `.fifo` after it for FIFO queues.
 pub fn queue_name(spec: &SqsSpec, job: &JobSpec, rank: Rank) -> String {
     let id: String = job.id.0[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{id}-{rank}", spec.prefix)
+    let fifo = if spec.fifo { FIFO_SUFFIX } else { "" };
+    format!("{}-{id}-{rank}{fifo}", spec.prefix)
 }
 
 impl SqsTransport {
@@ -112,6 +117,17 @@ impl SqsTransport {
         self.inner.duplicates.load(Ordering::SeqCst)
     }
 
+    /// How many data messages this endpoint sent to its peers (not to itself).
+    pub fn messages_sent(&self) -> u64 {
+        self.inner.messages_sent.load(Ordering::SeqCst)
+    }
+
+    /// How many data messages from its peers this endpoint delivered (each once, however
+    /// often its records came).
+    pub fn messages_delivered(&self) -> u64 {
+        self.inner.messages_delivered.load(Ordering::SeqCst)
+    }
+
     /// How many SQS requests this endpoint made.
     pub fn requests(&self) -> u64 {
         self.inner.queues.requests.made.load(Ordering::Relaxed)
@@ -136,7 +152,17 @@ impl SqsTransport {
     /// without sending them: for tests that deliver copies out of order.
     #[doc(hidden)]
     pub fn encode_for_test(&self, to: Rank, tag: Tag, msg: &[u8]) -> Result<Vec<String>> {
-        self.inner.bodies(to, Kind::Data, tag, msg)
+        let bodies = self.inner.bodies(to, Kind::Data, tag, msg)?;
+        Ok(bodies.into_iter().map(|b| b.text).collect())
+    }
+
+    /// Makes every later data message this endpoint sends arrive as a faulty standard queue
+    /// might deliver it (records shuffled, copied, late; see [`SendFaults`]): for tests
+    /// that show the receivers still deliver each message once and whole. The first call
+    /// counts; later ones are ignored.
+    #[doc(hidden)]
+    pub fn inject_faults(&self, faults: SendFaults) {
+        let _ = self.inner.faults.set(super::faults::Faulty::new(faults));
     }
 
     /// A record sealed for `to` with every head field chosen, as base64: for tests of
@@ -190,6 +216,7 @@ async fn setup(
     let queues = Queues {
         client,
         requests: Requests::default(),
+        fifo_group: spec.fifo.then(|| format!("rank-{rank}")),
     };
     let names: Vec<String> = (0..job.size).map(|r| queue_name(&spec, &job, r)).collect();
     let own = queues
@@ -221,8 +248,11 @@ async fn setup(
         closed: AtomicBool::new(false),
         rejected: AtomicU64::new(0),
         duplicates: AtomicU64::new(0),
+        messages_sent: AtomicU64::new(0),
+        messages_delivered: AtomicU64::new(0),
         state: Inner::read_state(job.size),
         reader: Mutex::new(None),
+        faults: OnceLock::new(),
         queues,
         names,
         urls,
@@ -271,8 +301,15 @@ impl Transport for SqsTransport {
             self.on_io(move |inner| {
                 Box::pin(async move {
                     let deadline = Instant::now() + inner.job.timeout;
+                    inner.queues.requests.payload_sent(msg.len());
+                    inner.messages_sent.fetch_add(1, Ordering::SeqCst);
                     let bodies = inner.bodies(to, Kind::Data, tag, &msg)?;
-                    inner.send_bodies(to, &bodies, deadline).await
+                    match inner.faults.get() {
+                        Some(faulty) => {
+                            super::faults::send_bodies(&inner, faulty, to, bodies, deadline).await
+                        }
+                        None => inner.send_bodies(to, &bodies, deadline).await,
+                    }
                 })
             })
             .await
@@ -317,11 +354,20 @@ impl Transport for SqsTransport {
             latency: Duration::from_millis(20),
             bandwidth: 50e6,
             max_message_bytes: self.inner.part,
-            usd_per_request: USD_PER_REQUEST,
+            usd_per_request: if self.inner.queues.fifo_group.is_some() {
+                USD_PER_FIFO_REQUEST
+            } else {
+                USD_PER_REQUEST
+            },
             usd_per_byte: 0.0,
             shared_objects: false,
             via_server: true,
         }
+    }
+
+    /// Every request counted since the endpoint was made (set-up included).
+    fn usage(&self) -> Option<Usage> {
+        Some(self.inner.queues.requests.usage())
     }
 
     /// Says goodbye to every peer, waits (up to a few seconds) for their goodbyes, deletes
