@@ -10,6 +10,7 @@ use std::sync::Arc;
 use fccl_collectives::{Communicator, Error, ErrorKind, JobSpec, Rank, Result, Transport};
 use fccl_transports::memcached::{MemcachedSpec, MemcachedTransport};
 use fccl_transports::redis::{RedisSpec, RedisTransport};
+use fccl_transports::sqs::{SqsSpec, SqsTransport};
 use fccl_transports::tcp::{TcpSpec, TcpTransport};
 
 /// The environment variable that carries the job string.
@@ -31,6 +32,11 @@ pub const SIZE_ENV: &str = "FCCL_SIZE";
 /// - `redis://HOST:PORT`: every message through a Redis server (one inbox list per rank).
 /// - `memcached://HOST:PORT[,HOST:PORT...]`: every message through memcached servers
 ///   (keys spread over them by hash; the receivers poll).
+/// - `sqs://REGION/PREFIX[?endpoint=URL][&max_message=BYTES][&fifo=true]`: every message
+///   through Amazon SQS, one queue per rank, with credentials from the standard AWS chain
+///   (environment, profile, the Lambda or instance role).
+/// - Several media joined by `+` (`tcp://HOST:PORT+sqs://...`): each collective runs over
+///   the one the cost model favours ([`Communicator::set_hint`]).
 /// - `local` is refused: local ranks are threads of one process, started by
 ///   [`local::run`](crate::local::run), not processes that join a job.
 /// - `tcp` without an address is what `fccl run` replaces with its embedded server's
@@ -70,7 +76,7 @@ async fn connect_medium(job: &JobSpec, rank: Rank, spec: &str) -> Result<Arc<dyn
                 None => Arc::new(TcpTransport::connect_here(job, rank, &spec).await?),
                 Some(fallback) => {
                     let relay = match Scheme::of(fallback) {
-                        Scheme::Redis | Scheme::Memcached => {
+                        Scheme::Redis | Scheme::Memcached | Scheme::Sqs => {
                             connect_store(job, rank, fallback).await?
                         }
                         _ => {
@@ -78,7 +84,7 @@ async fn connect_medium(job: &JobSpec, rank: Rank, spec: &str) -> Result<Arc<dyn
                                 ErrorKind::Unsupported,
                                 format!(
                                     "fallback transport {} is not available in this build \
-                                     (redis:// and memcached:// are)",
+                                     (redis://, memcached:// and sqs:// are)",
                                     transport_name(fallback)
                                 ),
                             ));
@@ -88,7 +94,7 @@ async fn connect_medium(job: &JobSpec, rank: Rank, spec: &str) -> Result<Arc<dyn
                 }
             }
         }
-        Scheme::Redis | Scheme::Memcached => connect_store(job, rank, spec).await?,
+        Scheme::Redis | Scheme::Memcached | Scheme::Sqs => connect_store(job, rank, spec).await?,
         Scheme::TcpEmbedded => {
             return Err(Error::invalid(
                 "transport `tcp` has no rendezvous address: `fccl run` replaces it with its \
@@ -106,16 +112,23 @@ async fn connect_medium(job: &JobSpec, rank: Rank, spec: &str) -> Result<Arc<dyn
             // Only the scheme: the rest of a store's URL may hold a password.
             return Err(Error::new(
                 ErrorKind::Unsupported,
-                format!("transport {scheme} is not available in this build (tcp:// is)"),
+                format!(
+                    "transport {scheme} is not available in this build (tcp://, redis://, \
+                     memcached:// and sqs:// are)"
+                ),
             ));
         }
     };
     Ok(transport)
 }
 
-/// Joins a store medium (`redis://` or `memcached://`) of `job` as `rank`.
+/// Joins a medium that needs no rendezvous (`redis://`, `memcached://` or `sqs://`) of
+/// `job` as `rank`.
 async fn connect_store(job: &JobSpec, rank: Rank, spec: &str) -> Result<Arc<dyn Transport>> {
-    if spec.starts_with("memcached://") {
+    if spec.starts_with("sqs://") {
+        let spec = SqsSpec::parse(spec)?;
+        Ok(Arc::new(SqsTransport::connect(job, rank, &spec).await?))
+    } else if spec.starts_with("memcached://") {
         let spec = MemcachedSpec::parse(spec)?;
         Ok(Arc::new(
             MemcachedTransport::connect(job, rank, &spec).await?,
@@ -222,6 +235,8 @@ enum Scheme<'a> {
     Redis,
     /// `memcached://HOST:PORT[,HOST:PORT...]`
     Memcached,
+    /// `sqs://REGION/PREFIX...`
+    Sqs,
     /// Anything else, by its scheme (`redis://`, say).
     Other(&'a str),
 }
@@ -238,6 +253,8 @@ impl<'a> Scheme<'a> {
             Scheme::Redis
         } else if spec.starts_with("memcached://") {
             Scheme::Memcached
+        } else if spec.starts_with("sqs://") {
+            Scheme::Sqs
         } else {
             Scheme::Other(scheme(spec))
         }
@@ -370,12 +387,19 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
         assert!(e.to_string().contains("fccl run"), "{e}");
         let e = connect_error("sqs://user:hunter2@us-east-1/p");
-        assert_eq!(e.kind(), ErrorKind::Unsupported);
-        assert!(e.to_string().contains("sqs"), "{e}");
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.to_string().contains("sqs spec"), "{e}");
         assert!(!e.to_string().contains("hunter2"), "{e}");
         let e = connect_error("tcp://127.0.0.1:9?fallback=sqs://user:hunter2@us-east-1/p");
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = connect_error("nats://user:hunter2@h:1");
         assert_eq!(e.kind(), ErrorKind::Unsupported);
-        assert!(e.to_string().contains("fallback transport sqs"), "{e}");
+        assert!(e.to_string().contains("transport nats"), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = connect_error("tcp://127.0.0.1:9?fallback=nats://user:hunter2@h:1");
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert!(e.to_string().contains("fallback transport nats"), "{e}");
         assert!(!e.to_string().contains("hunter2"), "{e}");
         let e = connect_error("memcached://h:1?colour=blue");
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
@@ -399,6 +423,7 @@ mod tests {
         assert_eq!(transport_name("sqs://us-east-1/p?endpoint=http://x"), "sqs");
         assert_eq!(Scheme::of("redis://h:1"), Scheme::Redis);
         assert_eq!(Scheme::of("memcached://h:1"), Scheme::Memcached);
-        assert_eq!(Scheme::of("sqs://r/p"), Scheme::Other("sqs"));
+        assert_eq!(Scheme::of("sqs://r/p"), Scheme::Sqs);
+        assert_eq!(Scheme::of("nats://h:1"), Scheme::Other("nats"));
     }
 }

@@ -43,6 +43,22 @@ pub struct BenchRecord {
     pub correct: bool,
     /// The largest peak resident memory of the ranks' processes while the point ran, in MiB.
     pub peak_rss_mb: f64,
+    /// Requests to the media's services per operation, all ranks together (their polls
+    /// included), where the transport counts them (SQS); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<f64>,
+    /// The requests as billed (SQS bills each 64 KiB of a request's payload as one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed_requests: Option<f64>,
+    /// The fewest requests the operation's messages need at the medium's limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub least_requests: Option<f64>,
+    /// Payload bytes sent through the media per operation, all ranks together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_sent: Option<f64>,
+    /// What the billed requests of one operation cost at list prices, in US dollars.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usd_requests: Option<f64>,
     /// Where the first wrong element was, when not correct (for the error message; not
     /// part of the JSON).
     #[serde(skip)]

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use fccl_collectives::{Collective, Communicator, DataType, Element, ReduceOp, Result};
+use fccl_collectives::{Collective, Communicator, DataType, Element, ReduceOp, Result, Usage};
 use half::{bf16, f16};
 
 use crate::bandwidth::bandwidths;
@@ -91,15 +91,21 @@ async fn run_point<T: Element>(
     let mut first_wrong: Option<usize> = None;
     let mut algorithm = String::new();
     let mut medium = String::new();
+    let mut used: Option<Usage> = None;
     for call in 0..calls {
         let checked = call == 0 || call == calls - 1;
         case.prepare(checked);
         comm.barrier().await?;
+        let before = comm.usage();
         let start = Instant::now();
         case.run(comm, spec.algorithm).await?;
         let elapsed = start.elapsed();
         if call >= spec.warmup {
             times_us.push(elapsed.as_secs_f64() * 1e6);
+            if let (Some(before), Some(after)) = (before, comm.usage()) {
+                let op = after.since(&before);
+                used = Some(used.map_or(op, |u| u.plus(&op)));
+            }
         }
         if call == 0 {
             algorithm = algorithm_name(comm, spec.collective);
@@ -127,6 +133,7 @@ async fn run_point<T: Element>(
         rank: wrong[0] as usize % ranks,
         index: wrong[0] as usize / ranks,
     });
+    let usage = per_operation(comm, used, spec.iters).await?;
     let time = Summary::of(&times_us);
     let (algbw_gbps, busbw_gbps) = bandwidths(spec.collective, ranks, shape.bytes, time.median);
     Ok(BenchRecord {
@@ -147,8 +154,38 @@ async fn run_point<T: Element>(
         busbw_gbps,
         correct: first_wrong.is_none(),
         peak_rss_mb,
+        requests: usage.map(|u| u[0]),
+        billed_requests: usage.map(|u| u[1]),
+        least_requests: usage.map(|u| u[2]),
+        bytes_sent: usage.map(|u| u[3]),
+        usd_requests: usage.map(|u| u[4]),
         first_wrong,
     })
+}
+
+/// The media usage of one operation, all ranks together: requests, billed requests, the
+/// fewest requests, bytes sent and dollars, each the sum over the ranks of their timed
+/// calls' usage (`used`, between each call's start and end, so that the barriers between
+/// calls are left out) over `iters`. `None` where the media count nothing (the same on
+/// every rank, since every rank has the same media).
+async fn per_operation(
+    comm: &mut Communicator,
+    used: Option<Usage>,
+    iters: usize,
+) -> Result<Option<[f64; 5]>> {
+    if comm.usage().is_none() {
+        return Ok(None);
+    }
+    let u = used.unwrap_or_default();
+    let mut sums = [
+        u.requests as f64,
+        u.billed_requests as f64,
+        u.least_requests,
+        u.bytes_sent as f64,
+        u.usd,
+    ];
+    comm.all_reduce(&mut sums, ReduceOp::Sum).await?;
+    Ok(Some(sums.map(|x| x / iters as f64)))
 }
 
 /// The name of the algorithm the last call ran; `p2p` for sendrecv.

@@ -3,8 +3,9 @@
 use crate::record::BenchRecord;
 use crate::spec::BenchSpec;
 
-/// The lines before the rows: what runs, and the column names with their units.
-pub fn header(spec: &BenchSpec, ranks: usize) -> String {
+/// The lines before the rows: what runs, and the column names with their units; with
+/// `requests`, the columns of the media's requests per operation too.
+pub fn header(spec: &BenchSpec, ranks: usize, requests: bool) -> String {
     let algorithm = spec.algorithm.map_or_else(
         || "selected per size".to_string(),
         |a| format!("{a} (forced)"),
@@ -19,9 +20,17 @@ pub fn header(spec: &BenchSpec, ranks: usize) -> String {
     } else {
         ""
     };
+    let (names, units) = if requests {
+        (
+            format!("  {:>9} {:>9} {:>9}", "requests", "least", "usd/1k"),
+            format!("  {:>9} {:>9} {:>9}", "(/op)", "(/op)", "(ops)"),
+        )
+    } else {
+        (String::new(), String::new())
+    };
     format!(
         "# fccl bench {}: transport {}, {ranks} ranks, {}{op}, {} iterations after {} warm-up, \
-         algorithm {algorithm}{media}\n#\n{}\n{}",
+         algorithm {algorithm}{media}\n#\n{}{names}\n{}{units}",
         spec.collective,
         spec.transport,
         spec.dtype,
@@ -89,10 +98,19 @@ pub fn row(r: &BenchRecord) -> String {
     } else {
         r.algorithm.clone()
     };
+    let requests = match (r.requests, r.least_requests, r.usd_requests) {
+        (Some(made), Some(least), Some(usd)) => {
+            format!("  {made:>9.1} {least:>9.1} {:>9.5}", usd * 1000.0)
+        }
+        _ => String::new(),
+    };
     format!(
-        " {:>12} {:>12} {:>5} {:>5}  {:<22}{:>10.2} {:>10.2} {:>10.2} {algbw:>8} {busbw:>8}  {correct}",
+        " {:>12} {:>12} {:>5} {:>5}  {:<22}{:>10.2} {:>10.2} {:>10.2} {algbw:>8} {busbw:>8}  \
+         {correct:<7}{requests}",
         r.bytes, r.count, r.dtype, r.op, algorithm, r.time_us, r.time_us_min, r.time_us_max,
     )
+    .trim_end()
+    .to_string()
 }
 
 #[cfg(test)]
@@ -119,6 +137,11 @@ mod tests {
             busbw_gbps: Some(0.12288),
             correct: true,
             peak_rss_mb: 10.0,
+            requests: None,
+            billed_requests: None,
+            least_requests: None,
+            bytes_sent: None,
+            usd_requests: None,
             first_wrong: None,
         }
     }
@@ -126,7 +149,7 @@ mod tests {
     #[test]
     fn rows_line_up_with_the_header() {
         let spec = BenchSpec::new(Collective::AllReduce, vec![1024]);
-        let head = header(&spec, 4);
+        let head = header(&spec, 4, false);
         assert!(head.starts_with("# fccl bench allreduce: transport local, 4 ranks, f32 sum"));
         let names = head.lines().nth(2).unwrap();
         let line = row(&record());
@@ -148,5 +171,29 @@ mod tests {
         (mixed.transport, mixed.medium) = ("tcp+redis".into(), "redis".into());
         assert!(row(&mixed).contains(" ring@redis "), "{}", row(&mixed));
         assert!(!line.contains('@'), "{line}");
+    }
+
+    #[test]
+    fn request_columns_line_up_when_the_media_count_requests() {
+        let mut spec = BenchSpec::new(Collective::AllReduce, vec![1024]);
+        spec.transport = "sqs".into();
+        let head = header(&spec, 4, true);
+        let names = head.lines().nth(2).unwrap();
+        let mut r = record();
+        (r.requests, r.least_requests, r.usd_requests) = (Some(31.25), Some(9.6), Some(1.25e-5));
+        let line = row(&r);
+        for (name, value) in [
+            ("requests", "31.2"),
+            ("least", "9.6"),
+            ("usd/1k", "0.01250"),
+        ] {
+            let end = names.find(name).unwrap() + name.len();
+            assert_eq!(
+                &line[end - value.len()..end],
+                value,
+                "{name}\n{names}\n{line}"
+            );
+        }
+        assert!(!row(&record()).contains("31.2"));
     }
 }

@@ -240,7 +240,7 @@ async fn bench_comm(
     mut output: Output,
 ) -> Result<Vec<BenchRecord>, String> {
     output
-        .header(&table::header(spec, comm.size()))
+        .header(&table::header(spec, comm.size(), comm.usage().is_some()))
         .map_err(|e| e.to_string())?;
     let mut observe = |event: Event<'_>| output.event(&event);
     let records = run(comm, spec, &mut observe).await;
@@ -296,7 +296,7 @@ fn bench_local(
 ) -> Result<Vec<BenchRecord>, String> {
     let mut output = output;
     output
-        .header(&table::header(spec, ranks))
+        .header(&table::header(spec, ranks, false))
         .map_err(|e| e.to_string())?;
     let output = Mutex::new(output);
     let results = local::run(ranks, |mut comm| {

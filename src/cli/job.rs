@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 use fccl::JobSpec;
 use fccl_transports::memcached::MemcachedSpec;
 use fccl_transports::redis::RedisSpec;
+use fccl_transports::sqs::SqsSpec;
 use fccl_transports::tcp::TcpSpec;
 
 use super::fail;
@@ -94,6 +95,8 @@ fn check_medium(transport: &str) -> Result<(), String> {
         RedisSpec::parse(transport).map(drop)
     } else if transport.starts_with("memcached://") {
         MemcachedSpec::parse(transport).map(drop)
+    } else if transport.starts_with("sqs://") {
+        SqsSpec::parse(transport).map(drop)
     } else {
         Ok(())
     };
@@ -167,6 +170,8 @@ mod tests {
             ("redis://h:1+tcp", "fccl run"),
             ("redis://nohost", "HOST:PORT"),
             ("memcached://h:1,h2", "h2"),
+            ("sqs://us-east-1/p?fifo=maybe", "fifo must be true or false"),
+            ("sqs://us-east-1", "sqs://REGION/PREFIX"),
         ] {
             let args = parse(&format!("fccl job new --size 2 --transport {transport}")).unwrap();
             let e = new_job(&args).unwrap_err();
@@ -176,6 +181,8 @@ mod tests {
             "redis://r:6379",
             "memcached://m:1,m:2",
             "tcp://h:1+redis://r:6379",
+            "sqs://eu-west-1/jobs?fifo=true",
+            "tcp://h:1+sqs://us-east-1/jobs?endpoint=http://127.0.0.1:5000",
         ] {
             let line = format!("fccl job new --size 2 --transport {transport}");
             let args = parse(&line).unwrap();

@@ -90,6 +90,8 @@ pub struct Usage {
     pub least_requests: f64,
     /// Payload bytes this endpoint sent through the medium (messages to itself excluded).
     pub bytes_sent: u64,
+    /// What the billed requests cost at the medium's list price, in US dollars.
+    pub usd: f64,
 }
 
 impl Usage {
@@ -100,6 +102,7 @@ impl Usage {
             billed_requests: self.billed_requests - before.billed_requests,
             least_requests: self.least_requests - before.least_requests,
             bytes_sent: self.bytes_sent - before.bytes_sent,
+            usd: self.usd - before.usd,
         }
     }
 
@@ -110,6 +113,7 @@ impl Usage {
             billed_requests: self.billed_requests + other.billed_requests,
             least_requests: self.least_requests + other.least_requests,
             bytes_sent: self.bytes_sent + other.bytes_sent,
+            usd: self.usd + other.usd,
         }
     }
 }

@@ -65,11 +65,13 @@ impl Requests {
         self.least_tenths.fetch_add(2, Ordering::Relaxed);
     }
 
-    /// The counters as a [`Usage`].
-    pub(crate) fn usage(&self) -> Usage {
+    /// The counters as a [`Usage`], with billed requests at `usd_per_request`.
+    pub(crate) fn usage(&self, usd_per_request: f64) -> Usage {
+        let billed = self.billed.load(Ordering::Relaxed);
         Usage {
+            usd: billed as f64 * usd_per_request,
             requests: self.made.load(Ordering::Relaxed),
-            billed_requests: self.billed.load(Ordering::Relaxed),
+            billed_requests: billed,
             least_requests: self.least_tenths.load(Ordering::Relaxed) as f64 / 10.0,
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
         }
@@ -377,9 +379,10 @@ mod tests {
         for _ in 0..15 {
             r.record_received();
         }
-        let u = r.usage();
+        let u = r.usage(0.5);
         assert_eq!(u.least_requests, 1.0 + 2.0 + 15.0 * 0.2);
         assert_eq!(u.bytes_sent, 1000);
         assert_eq!(u.requests, 0);
+        assert_eq!(u.usd, 0.0);
     }
 }

@@ -61,9 +61,13 @@ impl SqsTransport {
     /// profile files, the Lambda or container role).
     pub async fn connect(job: &JobSpec, rank: Rank, spec: &SqsSpec) -> Result<SqsTransport> {
         let io = IoThread::start(rank)?;
+        // The region comes from the spec, so the chain never asks an instance's metadata
+        // service for one.
+        let loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(spec.region.clone()));
         let config = io
             .handle
-            .spawn(aws_config::defaults(BehaviorVersion::latest()).load())
+            .spawn(loader.load())
             .await
             .map_err(|e| Error::new(ErrorKind::Internal, format!("sqs set-up failed: {e}")))?;
         SqsTransport::join(job, rank, spec, &config, io).await
@@ -189,6 +193,15 @@ impl SqsTransport {
             total,
         };
         super::records::encode(&self.inner.sealer.seal(&head, to, payload))
+    }
+
+    /// The list price of one (billed) request to this job's kind of queue.
+    fn usd_per_request(&self) -> f64 {
+        if self.inner.queues.fifo_group.is_some() {
+            USD_PER_FIFO_REQUEST
+        } else {
+            USD_PER_REQUEST
+        }
     }
 
     /// Runs `f` on the endpoint's I/O thread, where the SDK's connections live.
@@ -354,11 +367,7 @@ impl Transport for SqsTransport {
             latency: Duration::from_millis(20),
             bandwidth: 50e6,
             max_message_bytes: self.inner.part,
-            usd_per_request: if self.inner.queues.fifo_group.is_some() {
-                USD_PER_FIFO_REQUEST
-            } else {
-                USD_PER_REQUEST
-            },
+            usd_per_request: self.usd_per_request(),
             usd_per_byte: 0.0,
             shared_objects: false,
             via_server: true,
@@ -367,7 +376,7 @@ impl Transport for SqsTransport {
 
     /// Every request counted since the endpoint was made (set-up included).
     fn usage(&self) -> Option<Usage> {
-        Some(self.inner.queues.requests.usage())
+        Some(self.inner.queues.requests.usage(self.usd_per_request()))
     }
 
     /// Says goodbye to every peer, waits (up to a few seconds) for their goodbyes, deletes
