@@ -5,6 +5,8 @@ mod job;
 mod output;
 mod rendezvous;
 mod run;
+mod run_lambda;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -28,6 +30,9 @@ enum Command {
     Rendezvous(rendezvous::RendezvousArgs),
     /// Make job strings for ranks started elsewhere.
     Job(job::JobArgs),
+    /// Serve one rank of a built-in job per invocation, as an AWS Lambda function's handler
+    /// (what `fccl run --launcher lambda` invokes).
+    Worker(worker::WorkerArgs),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -38,6 +43,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Run(args) => run::main(args),
         Command::Rendezvous(args) => rendezvous::main(args),
         Command::Job(args) => job::main(args),
+        Command::Worker(args) => worker::main(args),
     }
 }
 

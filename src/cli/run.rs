@@ -7,6 +7,18 @@ use clap::Args;
 use fccl::launch::local::{LocalLaunch, StdoutMode};
 
 use super::fail;
+use super::run_lambda::{self, LambdaArgs};
+
+/// Where the ranks of `fccl run` run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Launcher {
+    /// Processes of PROGRAM on this machine.
+    #[default]
+    Local,
+    /// Invocations of an AWS Lambda function (--function) that runs `fccl worker`; the
+    /// command is a built-in job (`bench ...`).
+    Lambda,
+}
 
 /// Arguments of `fccl run`.
 #[derive(Debug, Args)]
@@ -18,12 +30,20 @@ pub(crate) struct RunArgs {
     /// Transport spec: `tcp` embeds a rendezvous server on a loopback port for the job
     /// (`tcp?mesh=full` connects every pair up front); tcp://HOST:PORT uses a running
     /// `fccl rendezvous`.
+    /// With --launcher lambda, the ranks must reach it: tcp://HOST:PORT, redis://HOST:PORT or
+    /// memcached://HOST:PORT.
     #[arg(long, value_name = "SPEC", default_value = "tcp")]
     transport: String,
     #[command(flatten)]
     timeouts: super::JobTimeouts,
+    /// Where the ranks run.
+    #[arg(long, value_enum, default_value_t = Launcher::Local)]
+    launcher: Launcher,
+    #[command(flatten)]
+    lambda: LambdaArgs,
     /// The program every rank runs, and its arguments (after `--`). Each rank finds the job
-    /// in FCCL_JOB, its rank in FCCL_RANK and the job's size in FCCL_SIZE.
+    /// in FCCL_JOB, its rank in FCCL_RANK and the job's size in FCCL_SIZE. With --launcher
+    /// lambda, a built-in job instead: `bench COLLECTIVE ...`.
     #[arg(value_name = "PROGRAM", required = true, num_args = 1..,
           trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<OsString>,
@@ -46,6 +66,21 @@ impl RunArgs {
 /// Runs `fccl run`: exits 0 if every rank did, else with the first failed rank's exit code
 /// (128 + the signal for a rank killed by one), 2 if the job could not start.
 pub(super) fn main(args: RunArgs) -> ExitCode {
+    if args.launcher == Launcher::Lambda {
+        return match run_lambda::launch(
+            &args.lambda,
+            args.ranks,
+            &args.transport,
+            &args.timeouts,
+            &args.command,
+        ) {
+            Ok(launch) => run_lambda::main(&launch),
+            Err(e) => fail(e),
+        };
+    }
+    if let Some(option) = args.lambda.given() {
+        return fail(format!("{option} is an option of --launcher lambda"));
+    }
     let outcome = match args.launch().run() {
         Ok(outcome) => outcome,
         Err(e) => return fail(e.message()),
