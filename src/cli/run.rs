@@ -43,7 +43,8 @@ pub(crate) struct RunArgs {
     lambda: LambdaArgs,
     /// The program every rank runs, and its arguments (after `--`). Each rank finds the job
     /// in FCCL_JOB, its rank in FCCL_RANK and the job's size in FCCL_SIZE. With --launcher
-    /// lambda, a built-in job instead: `bench COLLECTIVE ...`.
+    /// lambda, the command in every rank's payload: a built-in job for `fccl worker`
+    /// (`bench COLLECTIVE ...`), or arguments for a function of your own.
     #[arg(value_name = "PROGRAM", required = true, num_args = 1..,
           trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<OsString>,

@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -46,18 +47,29 @@ fn installed() -> bool {
 }
 
 impl Emulator {
-    /// Starts the emulator with up to `concurrency` instances of the function, each with
-    /// `env` in its environment; `None` if there is no `cargo-lambda`.
+    /// Starts the emulator with up to `concurrency` instances of the function `fccl`
+    /// (`fccl worker`), each with `env` in its environment; `None` if there is no
+    /// `cargo-lambda`.
     pub(crate) fn start(concurrency: usize, env: &[(&str, &str)]) -> Option<Emulator> {
+        Emulator::serving(Path::new(env!("CARGO_BIN_EXE_fccl")), concurrency, env)
+    }
+
+    /// [`Emulator::start`] with `program worker` as the function `fccl`: an example's
+    /// program, say.
+    pub(crate) fn serving(
+        program: &Path,
+        concurrency: usize,
+        env: &[(&str, &str)],
+    ) -> Option<Emulator> {
         if !installed() {
             return None;
         }
         let dir = TempDir::new("lambda");
-        // A link, not the path cargo builds to: a rebuild of `fccl` while the test runs
-        // replaces that file, not this one.
-        let fccl = dir.path().join("fccl");
-        if std::fs::hard_link(env!("CARGO_BIN_EXE_fccl"), &fccl).is_err() {
-            std::fs::copy(env!("CARGO_BIN_EXE_fccl"), &fccl).expect("a copy of fccl");
+        // A link, not the path cargo builds to: a rebuild while the test runs replaces
+        // that file, not this one.
+        let fccl = dir.path().join("function");
+        if std::fs::hard_link(program, &fccl).is_err() {
+            std::fs::copy(program, &fccl).expect("a copy of the function's program");
         }
         let shim = dir.path().join("cargo");
         let script = format!(
@@ -171,9 +183,9 @@ impl Drop for Emulator {
         let _ = self.child.kill();
         let _ = self.child.wait();
         for pid in instances {
-            // Only if that process still runs fccl (the id is not another's by now).
+            // Only if that process still runs the function (the id is not another's by now).
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmdline).contains("fccl") {
+            if String::from_utf8_lossy(&cmdline).contains(&*self.dir.path().to_string_lossy()) {
                 signal(pid, "KILL");
             }
         }

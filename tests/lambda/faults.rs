@@ -117,6 +117,16 @@ fn an_unknown_function_or_an_absent_emulator_is_said_clearly() {
     );
     assert!(done.elapsed < Duration::from_secs(10), "{done:?}");
 
+    let done = run(
+        &mut launch(&endpoint, 2, &transport, &[], &["ls", "-l"]),
+        LIMIT,
+    );
+    assert_eq!(done.status.code(), Some(1), "{done:?}");
+    for rank in 0..2 {
+        let says = format!("rank {rank} failed: ls is not a built-in job a worker runs");
+        assert!(done.stderr.contains(&says), "{done:?}");
+    }
+
     let free = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port");
@@ -168,7 +178,6 @@ fn the_worker_outside_lambda_and_commands_that_are_not_jobs_are_refused() {
     );
     for (transport, command, says) in [
         ("tcp", "bench allreduce", "functions cannot reach"),
-        ("tcp://127.0.0.1:9", "ls -l", "built-in job"),
         (
             "tcp://127.0.0.1:9",
             "bench allreduce -n 3",

@@ -99,3 +99,47 @@ fn allreduce_across_four_functions_over_memcached() {
     };
     allreduce_on_four_functions(&emulator, &format!("memcached://{addr}"), "memcached");
 }
+
+/// The example function, built now (`cargo build --example NAME`, at once if it is up to
+/// date) next to this test's program: nextest does not build examples.
+fn example(name: &str) -> std::path::PathBuf {
+    let mut build = std::process::Command::new(env!("CARGO"));
+    build
+        .args(["build", "--quiet", "--example", name, "--manifest-path"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+    let built = run(&mut build, Duration::from_secs(300));
+    assert!(built.status.success(), "{built:?}");
+    let test = std::env::current_exe().expect("this test's path");
+    let debug = test
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/PROFILE/deps");
+    let path = debug.join("examples").join(name);
+    assert!(path.exists(), "{} is not built", path.display());
+    path
+}
+
+#[test]
+fn a_function_of_your_own_allreduces_to_the_closed_form() {
+    let Some(emulator) = Emulator::serving(&example("lambda_allreduce"), 4, &[]) else {
+        return;
+    };
+    let (_server, addr) = rendezvous();
+    let transport = format!("tcp://{addr}");
+    let done = run(
+        &mut launch(&emulator.endpoint(), 4, &transport, &[], &["sum"]),
+        LIMIT,
+    );
+    assert!(
+        done.status.success(),
+        "{done:?}\nemulator:\n{}",
+        emulator.log()
+    );
+    // sum over r of (r + 1) * 999 = 999 * 4 * 5 / 2 on every rank.
+    for rank in 0..4 {
+        let line =
+            format!("[{rank}] allreduce of 1000 elements over 4 ranks: x[999] = 9990 = 999 * 10");
+        assert!(done.stdout.lines().any(|l| l == line), "{line}: {done:?}");
+    }
+    assert!(done.stderr.contains("4 ranks: 4 succeeded"), "{done:?}");
+}

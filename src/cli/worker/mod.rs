@@ -119,6 +119,12 @@ async fn run_command(
     let Some(first) = command.first() else {
         return Err("the payload's command is empty: give a built-in job (bench ...)".into());
     };
+    if first != "bench" {
+        return Err(format!(
+            "{first} is not a built-in job a worker runs (bench is): a program of your own is \
+             a function of your own (see examples/lambda_allreduce.rs)"
+        ));
+    }
     let cli =
         Cli::try_parse_from(std::iter::once("fccl").chain(command.iter().map(String::as_str)))
             .map_err(|e| format!("command {first}: {}", e.render()))?;
