@@ -35,8 +35,13 @@ enum Command {
     Worker(worker::WorkerArgs),
 }
 
-/// Parses the command line and runs the subcommand.
+/// Parses the command line and runs the subcommand. With no arguments in a Lambda
+/// environment (`AWS_LAMBDA_RUNTIME_API` set) it is `fccl worker`, so that the program
+/// deploys as a function's `bootstrap` as it is.
 pub(crate) fn main() -> ExitCode {
+    if std::env::args_os().len() == 1 && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        return worker::main(worker::WorkerArgs {});
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Bench(args) => bench::main(args),

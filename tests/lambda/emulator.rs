@@ -79,6 +79,8 @@ impl Emulator {
              \x20   echo $$ >> {instances}\n\
              \x20   while [ $# -gt 0 ] && [ \"$1\" != -- ]; do shift; done\n\
              \x20   shift\n\
+             \x20   # As Lambda runs a function's bootstrap: with no arguments.\n\
+             \x20   if [ -n \"$FCCL_TEST_BOOTSTRAP\" ]; then exec {fccl}; fi\n\
              \x20   exec {fccl} \"$@\"\n\
              fi\n\
              exec {cargo} \"$@\"\n",

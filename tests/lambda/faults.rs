@@ -143,7 +143,8 @@ fn an_unknown_function_or_an_absent_emulator_is_said_clearly() {
 
 #[test]
 fn a_malformed_payload_to_the_worker_is_refused_clearly() {
-    let Some(emulator) = Emulator::start(1, &[]) else {
+    // `fccl` with no arguments, as a function's bootstrap, is `fccl worker`.
+    let Some(emulator) = Emulator::start(1, &[("FCCL_TEST_BOOTSTRAP", "1")]) else {
         return;
     };
     for (payload, says) in [
