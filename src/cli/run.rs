@@ -141,6 +141,51 @@ mod tests {
     }
 
     #[test]
+    fn the_lambda_launcher_takes_its_options() {
+        let args = parse(
+            "fccl run --launcher lambda --function f -n 4 --transport tcp://h:1 --region r \
+             --endpoint http://e:9 --time-limit-ms 5000 --setup-timeout-ms 900 -- bench \
+             allreduce -n 4",
+        )
+        .unwrap();
+        assert_eq!(args.launcher, Launcher::Lambda);
+        let launch = run_lambda::launch(
+            &args.lambda,
+            args.ranks,
+            &args.transport,
+            &args.timeouts,
+            &args.command,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                launch.function.as_str(),
+                launch.ranks,
+                launch.transport.as_str()
+            ),
+            ("f", 4, "tcp://h:1")
+        );
+        assert_eq!(launch.region.as_deref(), Some("r"));
+        assert_eq!(launch.endpoint.as_deref(), Some("http://e:9"));
+        assert_eq!(launch.time_limit, Duration::from_millis(5000));
+        assert_eq!(launch.setup_timeout, Some(Duration::from_millis(900)));
+        assert_eq!(launch.command, ["bench", "allreduce", "-n", "4"]);
+        let args = parse("fccl run --launcher lambda -n 2 -- bench allreduce").unwrap();
+        let e = run_lambda::launch(
+            &args.lambda,
+            args.ranks,
+            &args.transport,
+            &args.timeouts,
+            &args.command,
+        )
+        .unwrap_err();
+        assert!(e.contains("--function"), "{e}");
+        assert!(parse("fccl run --launcher cloud -n 2 -- x").is_err());
+        let args = parse("fccl run -n 2 --endpoint http://e:9 -- x").unwrap();
+        assert_eq!(args.lambda.given(), Some("--endpoint"));
+    }
+
+    #[test]
     fn bad_arguments_are_refused() {
         for line in [
             "fccl run -- prog",
