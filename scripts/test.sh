@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The one place that installs the tools and packages the tests use. The tests start the
-# servers they need themselves (redis-server, memcached and moto_server on free loopback ports, network namespaces
-# for the NAT lab) and stop them afterwards.
+# servers they need themselves (redis-server, memcached, moto_server and a `cargo lambda watch` Lambda
+# emulator on free loopback ports, network namespaces for the NAT lab) and stop them afterwards.
 ensure_tools() {
     if ! command -v cargo >/dev/null 2>&1; then
         echo "scripts/test.sh: needs the Rust toolchain (https://rustup.rs)" >&2
@@ -36,6 +36,12 @@ ensure_tools() {
     if ! command -v moto_server >/dev/null 2>&1; then
         python3 -m pip install 'moto[server]' ||
             python3 -m pip install --break-system-packages 'moto[server]'
+    fi
+    # The Lambda launcher's tests (tests/lambda/) run `cargo lambda watch`, a local Lambda
+    # emulator; PyPI has it as a prebuilt binary, much faster than `cargo install`.
+    if ! command -v cargo-lambda >/dev/null 2>&1; then
+        python3 -m pip install cargo-lambda ||
+            python3 -m pip install --break-system-packages cargo-lambda
     fi
 }
 

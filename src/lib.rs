@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod connect;
+pub mod lambda;
 pub mod launch;
 
 pub use connect::{

@@ -174,15 +174,10 @@ fn bench_processes(args: &BenchArgs, bench_args: Vec<OsString>) -> ExitCode {
 /// Runs as `rank` of `job`, a job started elsewhere: rank 0 reports; every rank exits 1 if
 /// a point was wrong (the ranks agree on that) and 2 on an error.
 fn bench_rank(args: &BenchArgs, job: &JobSpec, rank: Rank) -> ExitCode {
-    if let Err(e) = ranks_of_job(args.ranks, job) {
-        return fail(e);
-    }
-    let mut spec = args.spec();
-    // The report names the transport, not the job's rendezvous address.
-    spec.transport = fccl::transport_name(&job.transport).to_string();
-    if let Err(e) = spec.validate(job.size) {
-        return fail(e);
-    }
+    let spec = match job_spec(args, job) {
+        Ok(spec) => spec,
+        Err(e) => return fail(e),
+    };
     let lead = rank == 0;
     let output = if lead {
         let points = shapes(spec.collective, job.size, spec.dtype, &spec.sizes).len();
@@ -193,7 +188,6 @@ fn bench_rank(args: &BenchArgs, job: &JobSpec, rank: Rank) -> ExitCode {
     } else {
         Output::quiet()
     };
-    let timeout = args.timeout_ms.map(Duration::from_millis);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -202,16 +196,8 @@ fn bench_rank(args: &BenchArgs, job: &JobSpec, rank: Rank) -> ExitCode {
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
     let records = runtime.block_on(async {
-        let mut comm = fccl::connect(job, rank).await.map_err(|e| e.to_string())?;
-        if let Some(t) = timeout {
-            comm.set_timeout(t);
-        }
-        comm.set_hint(args.hint);
-        let records = bench_comm(&mut comm, &spec, output).await;
-        // Leave together: a rank that exits while peers still talk to it would reset
-        // their connections.
-        let _ = comm.close().await;
-        records
+        let comm = fccl::connect(job, rank).await.map_err(|e| e.to_string())?;
+        bench_joined(comm, args, &spec, output).await
     });
     match records {
         Ok(records) if lead => verdict(&records),
@@ -219,6 +205,41 @@ fn bench_rank(args: &BenchArgs, job: &JobSpec, rank: Rank) -> ExitCode {
         Ok(_) => ExitCode::from(1),
         Err(e) => fail(e),
     }
+}
+
+/// The bench of `args` as one rank of `job`, checked against the job (its size, the
+/// transport the report names).
+pub(super) fn job_spec(args: &BenchArgs, job: &JobSpec) -> Result<BenchSpec, String> {
+    ranks_of_job(args.ranks, job)?;
+    let mut spec = args.spec();
+    // The report names the transport, not the job's rendezvous address.
+    spec.transport = fccl::transport_name(&job.transport).to_string();
+    spec.validate(job.size).map_err(|e| e.to_string())?;
+    Ok(spec)
+}
+
+/// Whether `args` send JSON lines to stdout (`--json -`).
+pub(super) fn json_to_stdout(args: &BenchArgs) -> bool {
+    args.json.as_deref() == Some(std::path::Path::new("-"))
+}
+
+/// Runs `spec` on `comm`, a communicator of a job just joined, with the options of `args`;
+/// leaves the job after.
+pub(super) async fn bench_joined(
+    mut comm: fccl::Communicator,
+    args: &BenchArgs,
+    spec: &BenchSpec,
+    output: Output,
+) -> Result<Vec<BenchRecord>, String> {
+    if let Some(t) = args.timeout_ms.map(Duration::from_millis) {
+        comm.set_timeout(t);
+    }
+    comm.set_hint(args.hint);
+    let records = bench_comm(&mut comm, spec, output).await;
+    // Leave together: a rank that exits while peers still talk to it would reset
+    // their connections.
+    let _ = comm.close().await;
+    records
 }
 
 /// Checks `-n` against the job's size: it may be left out, and must match if given.
@@ -346,7 +367,8 @@ fn verdict(records: &[BenchRecord]) -> ExitCode {
     ExitCode::from(1)
 }
 
-fn wrong_points(total: usize, wrong: &[&BenchRecord]) -> String {
+/// Says which points of `total` were wrong.
+pub(super) fn wrong_points(total: usize, wrong: &[&BenchRecord]) -> String {
     let mut message = format!(
         "error: {} of {total} points gave wrong results:",
         wrong.len()

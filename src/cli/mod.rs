@@ -5,6 +5,8 @@ mod job;
 mod output;
 mod rendezvous;
 mod run;
+mod run_lambda;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -28,16 +30,25 @@ enum Command {
     Rendezvous(rendezvous::RendezvousArgs),
     /// Make job strings for ranks started elsewhere.
     Job(job::JobArgs),
+    /// Serve one rank of a built-in job per invocation, as an AWS Lambda function's handler
+    /// (what `fccl run --launcher lambda` invokes).
+    Worker(worker::WorkerArgs),
 }
 
-/// Parses the command line and runs the subcommand.
+/// Parses the command line and runs the subcommand. With no arguments in a Lambda
+/// environment (`AWS_LAMBDA_RUNTIME_API` set) it is `fccl worker`, so that the program
+/// deploys as a function's `bootstrap` as it is.
 pub(crate) fn main() -> ExitCode {
+    if std::env::args_os().len() == 1 && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        return worker::main(worker::WorkerArgs {});
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Bench(args) => bench::main(args),
         Command::Run(args) => run::main(args),
         Command::Rendezvous(args) => rendezvous::main(args),
         Command::Job(args) => job::main(args),
+        Command::Worker(args) => worker::main(args),
     }
 }
 

@@ -3,19 +3,46 @@
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use fccl_benches::sizes::format_size;
 use fccl_benches::{Event, table};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// The stream the table goes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 enum TableTo {
     Stdout,
     /// When JSON lines take stdout.
     Stderr,
     /// Not printed (tests).
     Nowhere,
+    /// Kept for a result (a Lambda rank's).
+    Captured(Captured),
+}
+
+/// Text a run writes, kept in memory: what a Lambda rank returns as its output.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// Everything written so far.
+    pub(super) fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The sinks of one `fccl bench` run. Write errors are kept and reported at the end, so a
@@ -76,6 +103,22 @@ impl Output {
         }
     }
 
+    /// Sinks that keep what would go to stdout in `captured`: the table, or with
+    /// `json_lines` the JSON lines instead. No progress bar.
+    pub(super) fn captured(captured: Captured, json_lines: bool) -> Output {
+        let (table, json): (TableTo, Option<Box<dyn Write + Send>>) = if json_lines {
+            (TableTo::Nowhere, Some(Box::new(captured)))
+        } else {
+            (TableTo::Captured(captured), None)
+        };
+        Output {
+            table,
+            json,
+            progress: None,
+            error: None,
+        }
+    }
+
     /// Prints the table's header.
     pub(super) fn header(&mut self, text: &str) -> io::Result<()> {
         self.print_table_line(text);
@@ -117,11 +160,12 @@ impl Output {
     }
 
     fn print_table_line(&mut self, line: &str) {
-        let table = self.table;
+        let table = &self.table;
         let write = || match table {
             TableTo::Stdout => writeln!(io::stdout().lock(), "{line}"),
             TableTo::Stderr => writeln!(io::stderr().lock(), "{line}"),
             TableTo::Nowhere => Ok(()),
+            TableTo::Captured(captured) => writeln!(captured.clone(), "{line}"),
         };
         let written = match &self.progress {
             Some(bar) => bar.suspend(write),

@@ -7,6 +7,18 @@ use clap::Args;
 use fccl::launch::local::{LocalLaunch, StdoutMode};
 
 use super::fail;
+use super::run_lambda::{self, LambdaArgs};
+
+/// Where the ranks of `fccl run` run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Launcher {
+    /// Processes of PROGRAM on this machine.
+    #[default]
+    Local,
+    /// Invocations of an AWS Lambda function (--function) that runs `fccl worker`; the
+    /// command is a built-in job (`bench ...`).
+    Lambda,
+}
 
 /// Arguments of `fccl run`.
 #[derive(Debug, Args)]
@@ -18,12 +30,21 @@ pub(crate) struct RunArgs {
     /// Transport spec: `tcp` embeds a rendezvous server on a loopback port for the job
     /// (`tcp?mesh=full` connects every pair up front); tcp://HOST:PORT uses a running
     /// `fccl rendezvous`.
+    /// With --launcher lambda, the ranks must reach it: tcp://HOST:PORT, redis://HOST:PORT or
+    /// memcached://HOST:PORT.
     #[arg(long, value_name = "SPEC", default_value = "tcp")]
     transport: String,
     #[command(flatten)]
     timeouts: super::JobTimeouts,
+    /// Where the ranks run.
+    #[arg(long, value_enum, default_value_t = Launcher::Local)]
+    launcher: Launcher,
+    #[command(flatten)]
+    lambda: LambdaArgs,
     /// The program every rank runs, and its arguments (after `--`). Each rank finds the job
-    /// in FCCL_JOB, its rank in FCCL_RANK and the job's size in FCCL_SIZE.
+    /// in FCCL_JOB, its rank in FCCL_RANK and the job's size in FCCL_SIZE. With --launcher
+    /// lambda, the command in every rank's payload: a built-in job for `fccl worker`
+    /// (`bench COLLECTIVE ...`), or arguments for a function of your own.
     #[arg(value_name = "PROGRAM", required = true, num_args = 1..,
           trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<OsString>,
@@ -46,6 +67,21 @@ impl RunArgs {
 /// Runs `fccl run`: exits 0 if every rank did, else with the first failed rank's exit code
 /// (128 + the signal for a rank killed by one), 2 if the job could not start.
 pub(super) fn main(args: RunArgs) -> ExitCode {
+    if args.launcher == Launcher::Lambda {
+        return match run_lambda::launch(
+            &args.lambda,
+            args.ranks,
+            &args.transport,
+            &args.timeouts,
+            &args.command,
+        ) {
+            Ok(launch) => run_lambda::main(&launch),
+            Err(e) => fail(e),
+        };
+    }
+    if let Some(option) = args.lambda.given() {
+        return fail(format!("{option} is an option of --launcher lambda"));
+    }
     let outcome = match args.launch().run() {
         Ok(outcome) => outcome,
         Err(e) => return fail(e.message()),
@@ -102,6 +138,51 @@ mod tests {
         assert_eq!(launch.setup_timeout, Some(Duration::from_millis(900)));
         assert_eq!(launch.program, "prog");
         assert_eq!(launch.args, ["-n", "5"]);
+    }
+
+    #[test]
+    fn the_lambda_launcher_takes_its_options() {
+        let args = parse(
+            "fccl run --launcher lambda --function f -n 4 --transport tcp://h:1 --region r \
+             --endpoint http://e:9 --time-limit-ms 5000 --setup-timeout-ms 900 -- bench \
+             allreduce -n 4",
+        )
+        .unwrap();
+        assert_eq!(args.launcher, Launcher::Lambda);
+        let launch = run_lambda::launch(
+            &args.lambda,
+            args.ranks,
+            &args.transport,
+            &args.timeouts,
+            &args.command,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                launch.function.as_str(),
+                launch.ranks,
+                launch.transport.as_str()
+            ),
+            ("f", 4, "tcp://h:1")
+        );
+        assert_eq!(launch.region.as_deref(), Some("r"));
+        assert_eq!(launch.endpoint.as_deref(), Some("http://e:9"));
+        assert_eq!(launch.time_limit, Duration::from_millis(5000));
+        assert_eq!(launch.setup_timeout, Some(Duration::from_millis(900)));
+        assert_eq!(launch.command, ["bench", "allreduce", "-n", "4"]);
+        let args = parse("fccl run --launcher lambda -n 2 -- bench allreduce").unwrap();
+        let e = run_lambda::launch(
+            &args.lambda,
+            args.ranks,
+            &args.transport,
+            &args.timeouts,
+            &args.command,
+        )
+        .unwrap_err();
+        assert!(e.contains("--function"), "{e}");
+        assert!(parse("fccl run --launcher cloud -n 2 -- x").is_err());
+        let args = parse("fccl run -n 2 --endpoint http://e:9 -- x").unwrap();
+        assert_eq!(args.lambda.given(), Some("--endpoint"));
     }
 
     #[test]

@@ -1,0 +1,145 @@
+//! Jobs that succeed: allreduce across four functions over tcp and over memcached.
+
+use std::time::Duration;
+
+use crate::emulator::Emulator;
+use crate::launch;
+use crate::support::{memcached_server, rendezvous, run};
+
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// The allreduce every job runs: int32 sums, which the harness in every rank checks
+/// exactly against the closed form of its inputs (a wrong element fails that rank).
+const ALLREDUCE: [&str; 12] = [
+    "bench",
+    "allreduce",
+    "--sizes",
+    "8:4K",
+    "--dtype",
+    "i32",
+    "--iters",
+    "2",
+    "--warmup",
+    "1",
+    "--json",
+    "-",
+];
+
+/// Runs [`ALLREDUCE`] on four functions over `transport` and checks every report.
+fn allreduce_on_four_functions(emulator: &Emulator, transport: &str, name: &str) {
+    let done = run(
+        &mut launch(&emulator.endpoint(), 4, transport, &[], &ALLREDUCE),
+        LIMIT,
+    );
+    assert!(
+        done.status.success(),
+        "{done:?}\nemulator:\n{}",
+        emulator.log()
+    );
+    // Rank 0 reports for all; the others print nothing.
+    let records: Vec<serde_json::Value> = done
+        .stdout
+        .lines()
+        .map(|l| {
+            let json = l
+                .strip_prefix("[0] ")
+                .unwrap_or_else(|| panic!("not rank 0's: {l}"));
+            serde_json::from_str(json).expect("a JSON record")
+        })
+        .collect();
+    let sizes: Vec<u64> = records
+        .iter()
+        .map(|r| r["bytes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        sizes,
+        [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096],
+        "{done:?}"
+    );
+    for r in &records {
+        assert_eq!(r["correct"], true, "{r}");
+        assert_eq!(r["ranks"], 4, "{r}");
+        assert_eq!(r["transport"], name, "{r}");
+        assert_eq!(r["dtype"], "i32", "{r}");
+        assert_eq!(
+            r["count"].as_u64().unwrap() * 4,
+            r["bytes"].as_u64().unwrap()
+        );
+    }
+    for rank in 0..4 {
+        assert!(
+            done.stderr.contains(&format!("rank {rank} succeeded")),
+            "{done:?}"
+        );
+    }
+    assert!(done.stderr.contains("4 ranks: 4 succeeded"), "{done:?}");
+    // Each rank ran in a process of its own, as in Lambda.
+    let mut instances = emulator.instances();
+    instances.sort_unstable();
+    instances.dedup();
+    assert_eq!(instances.len(), 4, "{instances:?}");
+}
+
+#[test]
+fn allreduce_across_four_functions_over_tcp() {
+    let Some(emulator) = Emulator::start(4, &[]) else {
+        return;
+    };
+    let (_server, addr) = rendezvous();
+    allreduce_on_four_functions(&emulator, &format!("tcp://{addr}"), "tcp");
+}
+
+#[test]
+fn allreduce_across_four_functions_over_memcached() {
+    let Some(emulator) = Emulator::start(4, &[]) else {
+        return;
+    };
+    let Some((_memcached, addr)) = memcached_server() else {
+        return;
+    };
+    allreduce_on_four_functions(&emulator, &format!("memcached://{addr}"), "memcached");
+}
+
+/// The example function, built now (`cargo build --example NAME`, at once if it is up to
+/// date) next to this test's program: nextest does not build examples.
+fn example(name: &str) -> std::path::PathBuf {
+    let mut build = std::process::Command::new(env!("CARGO"));
+    build
+        .args(["build", "--quiet", "--example", name, "--manifest-path"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+    let built = run(&mut build, Duration::from_secs(300));
+    assert!(built.status.success(), "{built:?}");
+    let test = std::env::current_exe().expect("this test's path");
+    let debug = test
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/PROFILE/deps");
+    let path = debug.join("examples").join(name);
+    assert!(path.exists(), "{} is not built", path.display());
+    path
+}
+
+#[test]
+fn a_function_of_your_own_allreduces_to_the_closed_form() {
+    let Some(emulator) = Emulator::serving(&example("lambda_allreduce"), 4, &[]) else {
+        return;
+    };
+    let (_server, addr) = rendezvous();
+    let transport = format!("tcp://{addr}");
+    let done = run(
+        &mut launch(&emulator.endpoint(), 4, &transport, &[], &["sum"]),
+        LIMIT,
+    );
+    assert!(
+        done.status.success(),
+        "{done:?}\nemulator:\n{}",
+        emulator.log()
+    );
+    // sum over r of (r + 1) * 999 = 999 * 4 * 5 / 2 on every rank.
+    for rank in 0..4 {
+        let line =
+            format!("[{rank}] allreduce of 1000 elements over 4 ranks: x[999] = 9990 = 999 * 10");
+        assert!(done.stdout.lines().any(|l| l == line), "{line}: {done:?}");
+    }
+    assert!(done.stderr.contains("4 ranks: 4 succeeded"), "{done:?}");
+}
