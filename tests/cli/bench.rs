@@ -5,7 +5,8 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use crate::support::{
-    Running, TempDir, fccl, memcached_server, redis_server, rendezvous, run, wait,
+    Running, TempDir, fccl, memcached_server, moto_server, redis_server, rendezvous, run, sqs_call,
+    sqs_queue_urls, wait,
 };
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -349,4 +350,52 @@ fn tcp_pairs_relay_through_a_memcached_fallback() {
         "{done:?}"
     );
     assert!(!done.stdout.contains(" NO"), "{done:?}");
+}
+
+/// A job through SQS queues (moto), with keys from the standard AWS chain (here the
+/// environment): each point reports its requests per operation, never fewer than the least
+/// its messages need, their billing and their cost; no queue is left after the job.
+#[test]
+fn bench_over_sqs_reports_requests_per_operation() {
+    let Some((_moto, addr)) = moto_server() else {
+        return;
+    };
+    // A queue of someone else's, which the job must leave alone.
+    let other = sqs_call(&addr, "CreateQueue", r#"{"QueueName":"other"}"#)["QueueUrl"].clone();
+    assert_eq!(sqs_queue_urls(&addr), [other.as_str().unwrap()]);
+    let transport = format!("sqs://us-east-1/cli?endpoint=http://{addr}");
+    let done = run(
+        fccl()
+            .args(["bench", "alltoall", "-n", "3", "--transport", &transport])
+            .args([
+                "--sizes", "3K,384K", "--iters", "2", "--warmup", "1", "--json", "-",
+            ])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true"),
+        LIMIT,
+    );
+    assert!(done.status.success(), "{done:?}");
+    let records = records(&done.stdout);
+    assert_eq!(records.len(), 2, "{done:?}");
+    for r in &records {
+        assert_eq!(r["correct"], true, "{r}");
+        assert_eq!(r["transport"], "sqs", "{r}");
+        let number = |field: &str| r[field].as_f64().unwrap_or_else(|| panic!("{field}: {r}"));
+        let (made, billed, least) = (
+            number("requests"),
+            number("billed_requests"),
+            number("least_requests"),
+        );
+        // Each rank sends its two peers two thirds of its buffer, in at least one batch each.
+        assert!(least >= 6.0, "{r}");
+        assert!(made >= least && billed >= made, "{r}");
+        let bytes = r["bytes"].as_f64().unwrap();
+        assert!(number("bytes_sent") >= 2.0 * bytes, "{r}");
+        let usd = number("usd_requests");
+        assert!((usd - billed * 0.40e-6).abs() < 1e-12, "{r}");
+    }
+    // Blocks of 128 KiB, in one 256 KiB body each, are billed as three 64 KiB requests.
+    assert!(records[1]["billed_requests"].as_f64() > records[1]["requests"].as_f64());
+    assert_eq!(sqs_queue_urls(&addr), [other.as_str().unwrap()]);
 }

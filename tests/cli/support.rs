@@ -253,6 +253,49 @@ pub(crate) fn memcached_server() -> Option<(Running, String)> {
     })
 }
 
+/// [`redis_server`] for a `moto_server`, an SQS look-alike; its endpoint is
+/// `http://HOST:PORT`.
+pub(crate) fn moto_server() -> Option<(Running, String)> {
+    store_server("moto_server", |port| {
+        ["-H", "127.0.0.1", "-p", port].map(String::from).to_vec()
+    })
+}
+
+/// Calls SQS action `action` (`ListQueues`, ...) with the JSON `body` on the
+/// `moto_server` at `addr`, in SQS's JSON protocol, and returns the answer's JSON.
+pub(crate) fn sqs_call(addr: &str, action: &str, body: &str) -> serde_json::Value {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).expect("moto answers");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a read timeout");
+    let request = format!(
+        "POST / HTTP/1.0\r\nHost: {addr}\r\nX-Amz-Target: AmazonSQS.{action}\r\n\
+         Content-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\
+         Authorization: AWS4-HMAC-SHA256 \
+         Credential=testing/20260101/us-east-1/sqs/aws4_request\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("a request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("an answer");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.contains(" 200 "), "{answer}");
+    serde_json::from_str(body).expect("a JSON answer")
+}
+
+/// The URLs of the SQS queues the `moto_server` at `addr` holds.
+pub(crate) fn sqs_queue_urls(addr: &str) -> Vec<String> {
+    sqs_call(addr, "ListQueues", "{}")["QueueUrls"]
+        .as_array()
+        .map(|urls| {
+            urls.iter()
+                .filter_map(|u| u.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Starts `program` with the arguments `args(port)` on a free loopback port.
 fn store_server(program: &str, args: impl Fn(&str) -> Vec<String>) -> Option<(Running, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -21,6 +21,11 @@ pub(super) const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the reader retries failing receives before it declares the endpoint broken.
 const RECEIVE_GRACE: Duration = Duration::from_secs(10);
 
+/// How long a taken message may wait for nine others to share its delete request: well
+/// within the visibility timeout, so that it does not come again. (A receive long-polls
+/// for a second at most, so a lone message is deleted within about three.)
+const DELETE_AFTER: Duration = Duration::from_secs(2);
+
 /// How many batches of one message are in flight at once.
 const BATCHES_AT_ONCE: usize = 4;
 
@@ -212,6 +217,9 @@ impl Inner {
         let url = &self.urls[self.rank];
         let name = &self.names[self.rank];
         let mut failing_since: Option<Instant> = None;
+        // Receipt handles of taken messages not yet deleted, and when the oldest came.
+        let mut pending: Vec<String> = Vec::new();
+        let mut oldest: Option<Instant> = None;
         loop {
             let limit = Instant::now()
                 + Duration::from_secs(super::queues::WAIT_SECS as u64)
@@ -232,29 +240,48 @@ impl Inner {
                 }
             };
             failing_since = None;
-            let mut handles = Vec::with_capacity(messages.len());
             for m in messages {
                 self.accept(m.body().unwrap_or_default());
-                handles.extend(m.receipt_handle);
+                pending.extend(m.receipt_handle);
+                oldest.get_or_insert_with(Instant::now);
             }
-            if handles.is_empty() {
+            if pending.is_empty() {
                 continue;
             }
-            let until = Instant::now() + self.job.timeout;
             if self.queues.fifo_group.is_some() {
                 // A FIFO queue holds back a group's later messages while earlier ones are
                 // taken and not deleted: delete before the next receive.
-                let _ = self.queues.delete_batch(url, handles, until).await;
+                let until = Instant::now() + self.job.timeout;
+                let _ = self
+                    .queues
+                    .delete_batch(url, pending.split_off(0), until)
+                    .await;
+                oldest = None;
                 continue;
             }
-            // Deleting runs beside the next receive; a message whose delete failed comes
-            // again after the visibility timeout and is dropped as a duplicate.
-            let inner = Arc::clone(&self);
-            tokio::spawn(async move {
-                let url = &inner.urls[inner.rank];
-                let _ = inner.queues.delete_batch(url, handles, until).await;
-            });
+            // Deletes go ten at a time, or fewer once the oldest waited DELETE_AFTER.
+            while pending.len() >= 10 {
+                let rest = pending.split_off(10);
+                self.delete_later(std::mem::replace(&mut pending, rest));
+            }
+            if oldest.is_some_and(|t| t.elapsed() >= DELETE_AFTER) && !pending.is_empty() {
+                self.delete_later(pending.split_off(0));
+            }
+            if pending.is_empty() {
+                oldest = None;
+            }
         }
+    }
+
+    /// Deletes the received messages of `handles` beside the next receives; a message whose
+    /// delete failed comes again after the visibility timeout and is dropped as a copy.
+    fn delete_later(self: &Arc<Self>, handles: Vec<String>) {
+        let inner = Arc::clone(self);
+        tokio::spawn(async move {
+            let until = Instant::now() + inner.job.timeout;
+            let url = &inner.urls[inner.rank];
+            let _ = inner.queues.delete_batch(url, handles, until).await;
+        });
     }
 
     /// Checks one message body from this rank's queue and acts on it; refused records are

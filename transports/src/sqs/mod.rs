@@ -6,7 +6,7 @@
 //! MAC keyed by the job secret, see `crate::sealed`), encodes each in base64 as a message
 //! body of at most `max_message` bytes, and sends them with `SendMessageBatch`. A reader
 //! task long-polls its own queue with `ReceiveMessage`, deletes what it took with
-//! `DeleteMessageBatch`, and, since a standard queue delivers at least once and in any
+//! `DeleteMessageBatch` (ten at a time, or fewer after two seconds), and, since a standard queue delivers at least once and in any
 //! order, drops copies and reassembles parts in any order before it delivers a message to
 //! the rank's mailbox once, ordered by the sender's message number.
 //!
