@@ -212,9 +212,9 @@ async fn bad_bodies_are_dropped_and_counted() {
     let url = ranks[0].queue_url(1).to_string();
     let good = ranks[0].encode_for_test(1, tag(1), b"hello").unwrap();
     let mut flipped = good[0].clone().into_bytes();
-    flipped[100] = if flipped[100] == b'A' { b'B' } else { b'A' };
+    flipped[60] = if flipped[60] == b'A' { b'B' } else { b'A' };
     let bad = [
-        "not base64 at all!".to_string(),
+        "not Z85 at all!".to_string(),
         String::from_utf8(flipped).unwrap(),
         // A MAC for another destination, for another job.
         ranks[0]

@@ -100,7 +100,7 @@ impl Inner {
         None
     }
 
-    /// The base64 bodies of the records of `msg` to `to`, in part order.
+    /// The Z85 bodies of the records of `msg` to `to`, in part order.
     pub(super) fn bodies(&self, to: Rank, kind: Kind, tag: Tag, msg: &[u8]) -> Result<Vec<Body>> {
         let parts = msg.len().div_ceil(self.part).max(1);
         let parts = u32::try_from(parts)

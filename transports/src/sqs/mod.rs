@@ -3,12 +3,13 @@
 //! Every rank of a job owns one standard queue, `{prefix}-{job id}-{rank}`, which it creates
 //! as it joins; it finds the others' queues by name (retrying while peers create theirs)
 //! and deletes its own when it leaves. A send cuts the message into records (sealed with a
-//! MAC keyed by the job secret, see `crate::sealed`), encodes each in base64 as a message
-//! body of at most `max_message` bytes, and sends them with `SendMessageBatch`. A reader
-//! task long-polls its own queue with `ReceiveMessage`, deletes what it took with
-//! `DeleteMessageBatch` (ten at a time, or fewer after two seconds), and, since a standard queue delivers at least once and in any
-//! order, drops copies and reassembles parts in any order before it delivers a message to
-//! the rank's mailbox once, ordered by the sender's message number.
+//! MAC keyed by the job secret, see `crate::sealed`), encodes each in Z85 (base-85) as a
+//! message body of at most `max_message` bytes, and sends them with `SendMessageBatch`. A
+//! reader task long-polls its own queue with `ReceiveMessage`, deletes what it took with
+//! `DeleteMessageBatch` (ten at a time, or fewer after two seconds), and, since a standard
+//! queue delivers at least once and in any order, drops copies and reassembles parts in any
+//! order before it delivers a message to the rank's mailbox once, ordered by the sender's
+//! message number.
 //!
 //! With `fifo=true` the queues are FIFO queues (`….fifo`): each sender's records form one
 //! message group and carry a de-duplication id, so SQS itself drops copies of a record sent

@@ -1,6 +1,6 @@
 //! The message bodies of the SQS transport, and their reassembly at the receiver.
 //!
-//! A body is one sealed record (`crate::sealed`, with [`CONTEXT`]) in standard base64. A
+//! A body is one sealed record (`crate::sealed`, with [`CONTEXT`]) in Z85 (ZeroMQ's base-85). A
 //! message larger than a record's share of a body travels as several records, each part
 //! but the last of the same length. A standard queue delivers at least once and in any
 //! order, so the receiver reassembles parts in any order, drops copies of parts it has,
@@ -11,8 +11,6 @@
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use bytes::{Bytes, BytesMut};
 use fccl_collectives::{Rank, Tag};
 
@@ -21,9 +19,9 @@ pub(crate) use crate::sealed::{HEAD_LEN, Head, Sealer};
 /// The context of the SQS records' MAC.
 pub(crate) const CONTEXT: &[u8] = b"fccl sqs v1";
 
-/// The payload bytes one record carries when its base64 body may take `max_message` bytes.
+/// The payload bytes one record carries when its Z85 body may take `max_message` bytes.
 pub(crate) fn part_bytes(max_message: usize) -> usize {
-    (max_message / 4) * 3 - HEAD_LEN
+    (max_message / 5) * 4 - HEAD_LEN
 }
 
 /// One record as a message body, with the id that names it for a FIFO queue's
@@ -44,17 +42,16 @@ impl Body {
     }
 }
 
-/// The base64 body of a record.
+/// The Z85 body of a record: 5 printable characters for every 4 bytes (the last group
+/// padded), 4/5 of a body payload where base64 gives 3/4, so about 6% fewer requests and
+/// billed 64 KiB units for large messages (`examples/sqs_encoding.rs` measures both).
 pub(crate) fn encode(record: &[u8]) -> String {
-    STANDARD.encode(record)
+    z85::encode(record)
 }
 
 /// The record in a body, or why it is not one.
 pub(crate) fn decode(body: &str) -> Result<Bytes, &'static str> {
-    STANDARD
-        .decode(body)
-        .map(Bytes::from)
-        .map_err(|_| "not base64")
+    z85::decode(body).map(Bytes::from).map_err(|_| "not Z85")
 }
 
 /// The message numbers of one source that this rank finished: all below `low`, and those
@@ -208,7 +205,12 @@ mod tests {
             assert!(body.len() <= max, "{max}");
             assert_eq!(decode(&body).unwrap(), record);
         }
-        assert!(decode("not base64!").is_err());
+        assert!(decode("not Z85!").is_err());
+        assert!(decode("\"\"\"\"\"").is_err());
+        for n in 0..9 {
+            let record: Vec<u8> = (0..n).collect();
+            assert_eq!(decode(&encode(&record)).unwrap(), record, "{n} bytes");
+        }
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub struct SqsSpec {
     pub prefix: String,
     /// Where to send requests instead of the region's SQS endpoint (moto, a VPC endpoint).
     pub endpoint: Option<String>,
-    /// The largest message body in bytes: records are cut so that their base64 encoding fits,
+    /// The largest message body in bytes: records are cut so that their Z85 encoding fits,
     /// and a `SendMessageBatch` carries at most this much.
     pub max_message: usize,
     /// Whether the job's queues are FIFO queues (one message group per sending rank, a

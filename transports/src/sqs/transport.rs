@@ -110,7 +110,7 @@ impl SqsTransport {
         Ok(SqsTransport { inner, io })
     }
 
-    /// How many records this rank's queue held that it refused (not base64, a bad MAC, a
+    /// How many records this rank's queue held that it refused (not Z85, a bad MAC, a
     /// malformed head, parts that do not make up their message) and so never delivered.
     pub fn rejected_records(&self) -> u64 {
         self.inner.rejected.load(Ordering::SeqCst)
@@ -152,7 +152,7 @@ impl SqsTransport {
         &self.inner.urls[rank]
     }
 
-    /// The base64 bodies `send(to, tag, msg)` would send, as the next message to `to`,
+    /// The Z85 bodies `send(to, tag, msg)` would send, as the next message to `to`,
     /// without sending them: for tests that deliver copies out of order.
     #[doc(hidden)]
     pub fn encode_for_test(&self, to: Rank, tag: Tag, msg: &[u8]) -> Result<Vec<String>> {
@@ -169,7 +169,7 @@ impl SqsTransport {
         let _ = self.inner.faults.set(super::faults::Faulty::new(faults));
     }
 
-    /// A record sealed for `to` with every head field chosen, as base64: for tests of
+    /// A record sealed for `to` with every head field chosen, as Z85: for tests of
     /// records that a sender of this job could make but never does.
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)]
