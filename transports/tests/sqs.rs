@@ -73,6 +73,36 @@ async fn send_raw(client: &aws_sdk_sqs::Client, url: &str, body: &str) {
         .expect("a raw send");
 }
 
+/// What a tracing subscriber wrote, shared with the test.
+#[derive(Clone, Default)]
+struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Log {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Log {
+    type Writer = Log;
+    fn make_writer(&'a self) -> Log {
+        self.clone()
+    }
+}
+
 fn soon() -> Instant {
     Instant::now() + Duration::from_secs(20)
 }
@@ -203,8 +233,16 @@ async fn copies_delays_and_reordering_deliver_each_message_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_bodies_are_dropped_and_counted() {
+async fn bad_bodies_are_dropped_counted_and_warned_of() {
     let Some(server) = Moto::start() else { return };
+    let log = Log::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(log.clone())
+        .with_ansi(false)
+        .finish();
+    // Each test runs in a process of its own under nextest; elsewhere another test may have
+    // set the subscriber first, and the log is not checked.
+    let logging = tracing::subscriber::set_global_default(subscriber).is_ok();
     let job1 = job(&server, 2, "bad", "");
     let ranks = join(&job1).await;
     let other = join(&job(&server, 2, "bad", "")).await;
@@ -243,6 +281,21 @@ async fn bad_bodies_are_dropped_and_counted() {
     // Of the two parts that do not make up their message, the one that completes it is
     // refused (and the message dropped).
     assert_eq!(ranks[1].rejected_records(), bad.len() as u64 - 1);
+    if logging {
+        let text = log.text();
+        let warned = text
+            .matches("dropped a message that is not this job's")
+            .count();
+        assert_eq!(warned, bad.len() - 1, "{text}");
+        for why in [
+            "not Z85",
+            "bad MAC",
+            "parts that do not make up their message",
+        ] {
+            assert!(text.contains(why), "{why}: {text}");
+        }
+        assert!(text.contains(ranks[1].queue_name(1)), "{text}");
+    }
     let e = ranks[1]
         .recv(0, tag(2), Instant::now() + Duration::from_millis(300))
         .await

@@ -288,9 +288,9 @@ impl Inner {
     /// counted, never delivered.
     pub(super) fn accept(&self, body: &str) {
         let opened = decode(body).and_then(|r| self.sealer.open(&r, self.rank, self.job.size));
-        let Ok((head, payload)) = opened else {
-            self.rejected.fetch_add(1, Ordering::SeqCst);
-            return;
+        let (head, payload) = match opened {
+            Ok(record) => record,
+            Err(why) => return self.refuse(why),
         };
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let source = head.source;
@@ -301,9 +301,7 @@ impl Inner {
         if state.byes[source].is_some_and(|bye| head.message > bye)
             || self.left[source].load(Ordering::SeqCst)
         {
-            // Nothing is numbered after a goodbye.
-            self.rejected.fetch_add(1, Ordering::SeqCst);
-            return;
+            return self.refuse("numbered after its sender's goodbye");
         }
         let fresh = || self.queues.requests.record_received();
         match head.kind {
@@ -317,9 +315,7 @@ impl Inner {
                 Ok(Added::Duplicate) => {
                     self.duplicates.fetch_add(1, Ordering::SeqCst);
                 }
-                Err(_) => {
-                    self.rejected.fetch_add(1, Ordering::SeqCst);
-                }
+                Err(why) => return self.refuse(why),
             },
             Kind::Abort => {
                 fresh();
@@ -340,6 +336,19 @@ impl Inner {
                 self.left[source].store(true, Ordering::SeqCst);
                 self.mailbox.wake();
             }
+        }
+    }
+
+    /// Counts a record of this rank's queue that is not one of the job's (`why`), never
+    /// to be delivered, and warns of it: of the first ten, then of every power of two, so
+    /// that a queue full of strangers' messages does not flood the log.
+    fn refuse(&self, why: &str) {
+        let n = self.rejected.fetch_add(1, Ordering::SeqCst) + 1;
+        if n <= 10 || n.is_power_of_two() {
+            tracing::warn!(
+                "sqs queue {}: dropped a message that is not this job's ({why}); {n} so far",
+                self.names[self.rank]
+            );
         }
     }
 
