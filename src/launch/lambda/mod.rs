@@ -15,8 +15,8 @@
 //! comes and end with an error by the job's set-up timeout.
 //!
 //! The ranks must reach the job's transport from where they run: a rendezvous server with
-//! an address they can reach (`tcp://HOST:PORT`, run by `fccl rendezvous`), or a store
-//! (`redis://`, `memcached://`). The rendezvous server that `fccl run` embeds for local
+//! an address they can reach (`tcp://HOST:PORT`, run by `fccl rendezvous`), a store
+//! (`redis://`, `memcached://`) or SQS queues (`sqs://REGION/PREFIX`). The rendezvous server that `fccl run` embeds for local
 //! ranks listens on this machine's loopback, which functions cannot reach, so the launcher
 //! refuses `tcp` without an address.
 
@@ -212,7 +212,8 @@ fn check_transport(transport: &str) -> Result<()> {
                 "transport {medium} has no rendezvous address, and functions cannot reach \
                  the one `fccl run` embeds on this machine's loopback: run `fccl rendezvous \
                  --listen 0.0.0.0:7000` on a host the functions reach and give --transport \
-                 tcp://HOST:7000 (or a store, redis://HOST:PORT or memcached://HOST:PORT)"
+                 tcp://HOST:7000 (or a store, redis://HOST:PORT or memcached://HOST:PORT, or \
+                 sqs://REGION/PREFIX)"
             )));
         }
         if medium == "local" {
