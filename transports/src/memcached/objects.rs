@@ -36,7 +36,7 @@ impl Inner {
             );
         }
         if let Some(owner) = owner.filter(|&o| o != self.rank) {
-            if self.left[owner].load(Ordering::SeqCst) {
+            if self.peers.has_left(owner) {
                 return Some(
                     Error::new(
                         ErrorKind::Remote,
@@ -46,7 +46,7 @@ impl Inner {
                 );
             }
         }
-        self.broken.get().cloned()
+        self.peers.broken.get().cloned()
     }
 
     /// Reads `owner`'s object `tag` if it is complete; `None` if its part 0 is not there.

@@ -58,7 +58,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         failing_since: None,
     };
     let mut backoff = Backoff::default();
-    while inner.broken.get().is_none() {
+    while inner.peers.broken.get().is_none() {
         let poked = inner.poke.notified();
         tokio::pin!(poked);
         poked.as_mut().enable();
@@ -154,8 +154,7 @@ async fn round(inner: &Arc<Inner>, state: &mut State) -> fccl_collectives::Resul
     state.byes.retain(|&(s, at)| {
         let done = at < now && !came[s];
         if done {
-            inner.left[s].store(true, Ordering::SeqCst);
-            inner.mailbox.wake();
+            inner.peers.mark_left(s);
         }
         !done
     });
@@ -227,7 +226,7 @@ async fn take_message(
         }
     };
     state.consumed[s].mark(seq);
-    inner.mailbox.deliver(s, head.tag, seq, msg);
+    inner.peers.mailbox.deliver(s, head.tag, seq, msg);
     inner.delete_later((0..head.parts).map(key).collect());
     Ok(true)
 }
@@ -260,7 +259,10 @@ fn read_alerts(inner: &Inner, state: &mut State, item: Bytes) -> bool {
                 lock(&inner.aborts)
                     .entry(head.tag.comm)
                     .or_insert_with(|| (head.source, reason.clone()));
-                inner.mailbox.abort(head.tag.comm, head.source, &reason);
+                inner
+                    .peers
+                    .mailbox
+                    .abort(head.tag.comm, head.source, &reason);
             }
             Kind::Bye => state.byes.push((head.source, state.round)),
             Kind::Data => {

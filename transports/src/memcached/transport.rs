@@ -2,12 +2,12 @@
 //! The poller that finds this rank's messages is in `poller.rs`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::peers::Peers;
 use bytes::{Bytes, BytesMut};
-use fccl_collectives::transport::mailbox::Mailbox;
 use fccl_collectives::{
     BoxFuture, CommId, Error, ErrorKind, JobSpec, LinkProfile, Rank, Result, SharedObjects, Tag,
     Transport,
@@ -59,11 +59,9 @@ pub(crate) struct Inner {
     pub(crate) obj_sealer: Sealer,
     /// The largest payload one item carries.
     pub(crate) payload: usize,
-    pub(crate) mailbox: Mailbox,
-    /// Which peers said goodbye (and whose messages sent before were all taken).
-    pub(crate) left: Vec<AtomicBool>,
-    /// Why this endpoint cannot receive any more, if it cannot.
-    pub(crate) broken: OnceLock<Error>,
+    /// The mailbox, who left (after every message it sent before was taken), and whether
+    /// this endpoint broke or closed.
+    pub(crate) peers: Peers,
     /// The communicators aborted, by whom and why (for the shared objects' waits).
     pub(crate) aborts: Mutex<HashMap<CommId, (Rank, String)>>,
     next_seq: Vec<AtomicU64>,
@@ -76,7 +74,6 @@ pub(crate) struct Inner {
     /// Wakes the poller: a wait began.
     pub(crate) poke: Notify,
     pub(crate) rejected: AtomicU64,
-    closed: AtomicBool,
     poller: Mutex<Option<tokio::task::AbortHandle>>,
     /// Background deletions under way, and the signal that one ended.
     pub(crate) deleting: AtomicUsize,
@@ -187,9 +184,7 @@ async fn setup(job: JobSpec, rank: Rank, spec: MemcachedSpec) -> Result<Arc<Inne
         sealer: Sealer::new(MSG_CONTEXT, &job.secret, job.id),
         obj_sealer: Sealer::new(OBJ_CONTEXT, &job.secret, job.id),
         payload,
-        mailbox: Mailbox::default(),
-        left: (0..size).map(|_| AtomicBool::new(false)).collect(),
-        broken: OnceLock::new(),
+        peers: Peers::new(rank, size, "memcached"),
         aborts: Mutex::default(),
         next_seq: (0..size).map(|_| AtomicU64::new(0)).collect(),
         sent: Mutex::new(vec![VecDeque::new(); size]),
@@ -197,7 +192,6 @@ async fn setup(job: JobSpec, rank: Rank, spec: MemcachedSpec) -> Result<Arc<Inne
         watchers: AtomicUsize::new(0),
         poke: Notify::new(),
         rejected: AtomicU64::new(0),
-        closed: AtomicBool::new(false),
         poller: Mutex::new(None),
         deleting: AtomicUsize::new(0),
         deleted: Notify::new(),
@@ -229,16 +223,6 @@ async fn setup(job: JobSpec, rank: Rank, spec: MemcachedSpec) -> Result<Arc<Inne
 }
 
 impl Inner {
-    fn check_peer(&self, peer: Rank) -> Result<()> {
-        if peer >= self.job.size {
-            return Err(Error::invalid(format!(
-                "rank {peer} is outside the job of {} ranks",
-                self.job.size
-            )));
-        }
-        Ok(())
-    }
-
     /// Registers a wait for the poller (on `from`'s messages, if given) and wakes it.
     pub(crate) fn watch(&self, from: Option<Rank>) -> Watch<'_> {
         if let Some(from) = from {
@@ -251,8 +235,7 @@ impl Inner {
 
     /// Marks the endpoint broken (the first reason wins) and wakes every wait.
     pub(crate) fn fail(&self, e: Error) {
-        let _ = self.broken.set(e);
-        self.mailbox.wake();
+        self.peers.fail(e);
     }
 
     /// How many parts of at most `self.payload` bytes carry a message of `len` bytes.
@@ -423,13 +406,6 @@ impl Inner {
             .map_err(|e| e.with_peer(to))
     }
 
-    fn gone_error(&self, peer: Rank, tag: Tag) -> Option<Error> {
-        if peer != self.rank && self.left[peer].load(Ordering::SeqCst) {
-            return Some(Mailbox::left(peer, tag));
-        }
-        self.broken.get().cloned()
-    }
-
     /// Deletes `keys` in the background (on the I/O runtime); leaving waits for it.
     pub(crate) fn delete_later(self: &Arc<Self>, keys: Vec<(usize, String)>) {
         self.deleting.fetch_add(1, Ordering::SeqCst);
@@ -446,7 +422,7 @@ impl Inner {
     /// what it sent and put, whatever nobody can still want.
     async fn leave(self: &Arc<Self>) -> Result<()> {
         let peers: Vec<Rank> = (0..self.job.size)
-            .filter(|&p| p != self.rank && !self.left[p].load(Ordering::SeqCst))
+            .filter(|&p| p != self.rank && !self.peers.has_left(p))
             .collect();
         let watch = self.watch(None);
         let byes = peers
@@ -455,8 +431,8 @@ impl Inner {
         let said = futures_util::future::join_all(byes).await;
         let until = Instant::now() + LINGER;
         while Instant::now() < until
-            && self.broken.get().is_none()
-            && peers.iter().any(|&p| !self.left[p].load(Ordering::SeqCst))
+            && self.peers.broken.get().is_none()
+            && peers.iter().any(|&p| !self.peers.has_left(p))
         {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -492,7 +468,7 @@ impl Inner {
             .map(|s| (s, self.keys.sentinel(self.rank)))
             .collect();
         keys.push(self.store.at(self.keys.alert(self.rank)));
-        let gone = |p: Rank| p == self.rank || self.left[p].load(Ordering::SeqCst);
+        let gone = |p: Rank| p == self.rank || self.peers.has_left(p);
         for (to, sent) in lock(&self.sent).iter().enumerate() {
             if gone(to) {
                 for &(seq, parts) in sent {
@@ -514,13 +490,6 @@ impl Inner {
     }
 }
 
-fn closed() -> Error {
-    Error::new(
-        ErrorKind::Transport,
-        "this rank's memcached transport is closed",
-    )
-}
-
 impl Transport for MemcachedTransport {
     fn name(&self) -> &'static str {
         "memcached"
@@ -537,21 +506,9 @@ impl Transport for MemcachedTransport {
     fn send(&self, to: Rank, tag: Tag, msg: Bytes) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let inner = &self.inner;
-            inner.check_peer(to)?;
-            if inner.closed.load(Ordering::SeqCst) {
-                return Err(closed());
-            }
-            if to == inner.rank {
-                inner.mailbox.deliver(to, tag, 0, msg);
+            let Some(msg) = inner.peers.before_send(to, tag, msg)? else {
                 return Ok(());
-            }
-            if inner.left[to].load(Ordering::SeqCst) {
-                return Err(Error::new(
-                    ErrorKind::Remote,
-                    format!("rank {to} left before {tag} was sent to it"),
-                )
-                .with_peer(to));
-            }
+            };
             let inner = Arc::clone(inner);
             self.on_io(async move { inner.send_data(to, tag, msg).await })
                 .await
@@ -561,13 +518,13 @@ impl Transport for MemcachedTransport {
     fn recv(&self, from: Rank, tag: Tag, deadline: Instant) -> BoxFuture<'_, Result<Bytes>> {
         Box::pin(async move {
             let inner = &self.inner;
-            inner.check_peer(from)?;
-            if let Some(frame) = inner.mailbox.try_take(from, tag) {
+            inner.peers.check_peer(from)?;
+            if let Some(frame) = inner.peers.mailbox.try_take(from, tag) {
                 return Ok(frame);
             }
             let _watch = (from != inner.rank).then(|| inner.watch(Some(from)));
-            let gone = || inner.gone_error(from, tag);
-            inner.mailbox.recv(from, tag, deadline, gone).await
+            let gone = || inner.peers.gone_error(from, tag);
+            inner.peers.mailbox.recv(from, tag, deadline, gone).await
         })
     }
 
@@ -613,7 +570,7 @@ impl Transport for MemcachedTransport {
     /// this rank's keys, then stops the I/O thread.
     fn close(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            if self.inner.closed.swap(true, Ordering::SeqCst) {
+            if self.inner.peers.closed.swap(true, Ordering::SeqCst) {
                 return Ok(());
             }
             let inner = Arc::clone(&self.inner);
@@ -628,7 +585,7 @@ impl Drop for MemcachedTransport {
     /// Leaves as [`Transport::close`] does, in the background on the I/O thread, which
     /// then stops.
     fn drop(&mut self) {
-        if self.inner.closed.swap(true, Ordering::SeqCst) {
+        if self.inner.peers.closed.swap(true, Ordering::SeqCst) {
             return;
         }
         let inner = Arc::clone(&self.inner);

@@ -33,7 +33,7 @@ impl Inner {
     }
 
     pub(super) async fn add_counter(&self, tag: Tag, delta: i64) -> Result<i64> {
-        if let Some(e) = self.broken.get() {
+        if let Some(e) = self.peers.broken.get() {
             return Err(e.clone());
         }
         self.track_counter(tag, None);

@@ -1,12 +1,11 @@
 //! The state of one rank's endpoint, and what its sends and its leaving do on the server.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use fccl_collectives::transport::mailbox::Mailbox;
 use fccl_collectives::{CommId, Error, ErrorKind, JobSpec, Rank, Result, Tag};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -15,6 +14,7 @@ use super::conn::{BlockingPool, Lease, SharedConn, redis_error};
 use super::flow::Flow;
 use super::keys::Keys;
 use super::record::{Head, Sealer};
+use crate::peers::Peers;
 use crate::record::Kind;
 
 /// How much payload one pipeline pushes at most: the records of larger messages go in
@@ -53,21 +53,17 @@ pub(super) struct Inner {
     pub(super) conn: SharedConn,
     /// Connections for blocking commands.
     pub(super) blocking: BlockingPool,
-    pub(super) mailbox: Mailbox,
+    /// The mailbox, who left, and whether this endpoint broke or closed.
+    pub(super) peers: Peers,
     /// The aborted communicators, as the mailbox has them too, for shared objects.
     pub(super) aborted: Mutex<HashMap<CommId, (Rank, String)>>,
     /// Wakes the waits of shared objects and stalled senders: an abort, a goodbye, a failure.
     pub(super) changed: Notify,
-    /// Which peers said goodbye.
-    pub(super) left: Vec<AtomicBool>,
-    /// Why the endpoint cannot go on (the server failed or lost this job's keys), if so.
-    pub(super) broken: OnceLock<Error>,
     /// The number of the next record sent to each rank (so a receiver can refuse replays).
     pub(super) next_message: Vec<AtomicU64>,
     /// Numbers this endpoint's waits on counters.
     pub(super) next_waiter: AtomicU64,
     pub(super) rejected: AtomicU64,
-    pub(super) closed: AtomicBool,
     /// The objects this rank put and did not remove: their tags and part counts.
     pub(super) puts: Mutex<HashMap<Tag, u32>>,
     /// The counters this rank used, with the wake lists of its waits on each.
@@ -80,19 +76,8 @@ pub(super) struct Inner {
 impl Inner {
     /// Marks the endpoint broken (the first reason wins) and wakes every wait.
     pub(super) fn fail(&self, e: Error) {
-        let _ = self.broken.set(e);
-        self.mailbox.wake();
+        self.peers.fail(e);
         self.changed.notify_waiters();
-    }
-
-    pub(super) fn check_peer(&self, peer: Rank) -> Result<()> {
-        if peer >= self.job.size {
-            return Err(Error::invalid(format!(
-                "rank {peer} is outside the job of {} ranks",
-                self.job.size
-            )));
-        }
-        Ok(())
     }
 
     fn head(&self, kind: Kind, to: Rank, tag: Tag, parts: u32, total: usize) -> Head {
@@ -118,6 +103,7 @@ impl Inner {
         match tokio::time::timeout(limit, pipe.query_async::<T>(&mut conn)).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(self
+                .peers
                 .broken
                 .get()
                 .cloned()
@@ -209,17 +195,6 @@ impl Inner {
         self.push(to, &[record], CONTROL_TIMEOUT).await
     }
 
-    /// Why nothing more can come from `peer`, if so: it left, or the endpoint is broken.
-    pub(super) fn gone_error(&self, peer: Rank, tag: Tag) -> Option<Error> {
-        if let Some(e) = self.broken.get() {
-            return Some(e.clone());
-        }
-        if peer != self.rank && self.left[peer].load(Ordering::SeqCst) {
-            return Some(Mailbox::left(peer, tag));
-        }
-        None
-    }
-
     /// Why a wait on `tag` by `owner` must fail: an abort of `tag.comm`, or `gone_error`.
     pub(super) fn wait_failure(&self, owner: Rank, tag: Tag) -> Option<Error> {
         let aborted = self.aborted.lock().unwrap_or_else(|p| p.into_inner());
@@ -233,7 +208,7 @@ impl Inner {
             );
         }
         drop(aborted);
-        self.gone_error(owner, tag)
+        self.peers.gone_error(owner, tag)
     }
 
     /// Says goodbye to every peer, waits (up to [`LINGER`]) for theirs, stops
@@ -242,7 +217,7 @@ impl Inner {
     /// its wake lists, the credit it published and (once every peer has left, so none can
     /// still use them) the counters it used.
     pub(super) async fn leave(&self) -> Result<()> {
-        if self.broken.get().is_some() {
+        if self.peers.broken.get().is_some() {
             // The server lost the job: nobody lingers for goodbyes, which would only
             // recreate inboxes; delete what may have been written since, every inbox included.
             self.stop_tasks();
@@ -255,22 +230,21 @@ impl Inner {
         // the inboxes of the peers that left, see `own_keys`) sees it after theirs.
         let (gone, here): (Vec<Rank>, Vec<Rank>) = (0..self.job.size)
             .filter(|&p| p != self.rank)
-            .partition(|&p| self.left[p].load(Ordering::SeqCst));
+            .partition(|&p| self.peers.has_left(p));
         let bye = |p| self.send_control(p, Kind::Bye, CommId::WORLD, &[]);
         let mut said = futures_util::future::join_all(gone.iter().map(|&p| bye(p))).await;
         said.extend(futures_util::future::join_all(here.iter().map(|&p| bye(p))).await);
         let peers: Vec<Rank> = gone.into_iter().chain(here).collect();
         let until = Instant::now() + LINGER;
         while Instant::now() < until
-            && self.broken.get().is_none()
-            && peers.iter().any(|&p| !self.left[p].load(Ordering::SeqCst))
+            && self.peers.broken.get().is_none()
+            && peers.iter().any(|&p| !self.peers.has_left(p))
         {
             // The reader marks peers as it goes; a short poll is simpler than a notifier.
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         self.stop_tasks();
-        let everyone_left =
-            (0..self.job.size).all(|p| p == self.rank || self.left[p].load(Ordering::SeqCst));
+        let everyone_left = (0..self.job.size).all(|p| p == self.rank || self.peers.has_left(p));
         let deleted = self.delete(&self.own_keys(everyone_left)).await;
         said.into_iter().collect::<Result<Vec<()>>>()?;
         deleted
@@ -307,7 +281,7 @@ impl Inner {
         // theirs, and recreated it.
         keys.extend(
             (0..self.job.size)
-                .filter(|&p| p != self.rank && self.left[p].load(Ordering::SeqCst))
+                .filter(|&p| p != self.rank && self.peers.has_left(p))
                 .map(|p| self.keys.inbox(p)),
         );
         for (tag, parts) in self.puts.lock().unwrap_or_else(|p| p.into_inner()).drain() {
@@ -333,12 +307,4 @@ impl Inner {
         );
         keys
     }
-}
-
-/// The error of an operation on an endpoint that has left.
-pub(super) fn closed() -> Error {
-    Error::new(
-        ErrorKind::Transport,
-        "this rank's redis transport is closed",
-    )
 }

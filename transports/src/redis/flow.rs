@@ -183,7 +183,7 @@ impl Inner {
             step: 0,
             chunk: 0,
         };
-        if let Some(e) = self.gone_error(to, tag) {
+        if let Some(e) = self.peers.gone_error(to, tag) {
             return Err(Error::new(
                 e.kind(),
                 format!("rank {to} will not read what is sent to it: {e}"),

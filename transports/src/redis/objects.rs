@@ -70,7 +70,7 @@ impl Inner {
     }
 
     async fn put_object(&self, tag: Tag, value: Bytes) -> Result<()> {
-        if let Some(e) = self.broken.get() {
+        if let Some(e) = self.peers.broken.get() {
             return Err(e.clone());
         }
         let parts = value.len().div_ceil(self.chunk).max(1);
@@ -181,7 +181,7 @@ impl Inner {
     }
 
     async fn get_object(&self, owner: Rank, tag: Tag, deadline: Instant) -> Result<Bytes> {
-        self.check_peer(owner)?;
+        self.peers.check_peer(owner)?;
         let key = self.keys.object(owner, &tag);
         loop {
             let changed = self.changed.notified();
@@ -189,7 +189,7 @@ impl Inner {
             changed.as_mut().enable();
             if let Some(e) = self.wait_failure(owner, tag) {
                 // An object put before its owner left may still be there: one more look.
-                if self.broken.get().is_none() {
+                if self.peers.broken.get().is_none() {
                     if let Ok(Some(value)) = self.look(owner, tag).await {
                         return Ok(value);
                     }
@@ -233,7 +233,7 @@ impl Inner {
     }
 
     async fn remove_object(&self, owner: Rank, tag: Tag) -> Result<()> {
-        self.check_peer(owner)?;
+        self.peers.check_peer(owner)?;
         let mine = (owner == self.rank)
             .then(|| {
                 let mut puts = self.puts.lock().unwrap_or_else(|p| p.into_inner());

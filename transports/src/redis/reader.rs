@@ -171,8 +171,7 @@ impl Inner {
             self.rejected.fetch_add(1, Ordering::SeqCst);
             return;
         };
-        if self.left[head.source].load(Ordering::SeqCst) || seen[head.source].contains(head.message)
-        {
+        if self.peers.has_left(head.source) || seen[head.source].contains(head.message) {
             // Nothing follows a goodbye, and no message comes twice: this is a replay.
             self.rejected.fetch_add(1, Ordering::SeqCst);
             return;
@@ -187,7 +186,7 @@ impl Inner {
                     Ok(whole) => {
                         if let Some(msg) = whole {
                             seen[head.source].mark(head.message);
-                            self.mailbox.deliver(head.source, head.tag, 0, msg);
+                            self.peers.mailbox.deliver(head.source, head.tag, 0, msg);
                         }
                         self.flow.arrived(head.source, len);
                     }
@@ -198,7 +197,9 @@ impl Inner {
             }
             Kind::Abort => {
                 let reason = String::from_utf8_lossy(&payload);
-                self.mailbox.abort(head.tag.comm, head.source, &reason);
+                self.peers
+                    .mailbox
+                    .abort(head.tag.comm, head.source, &reason);
                 self.aborted
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -208,8 +209,7 @@ impl Inner {
             }
             Kind::Bye => {
                 parts.forget(head.source);
-                self.left[head.source].store(true, Ordering::SeqCst);
-                self.mailbox.wake();
+                self.peers.mark_left(head.source);
                 self.changed.notify_waiters();
             }
         }

@@ -10,12 +10,11 @@
 //! `objects.rs` and `counters.rs`, back-pressure in `flow.rs`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use fccl_collectives::transport::mailbox::Mailbox;
 use fccl_collectives::{
     BoxFuture, CommId, Error, ErrorKind, JobSpec, LinkProfile, Rank, Result, SharedObjects, Tag,
     Transport,
@@ -25,12 +24,13 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::conn::{BlockingPool, SharedConn, open, redis_error};
-use super::endpoint::{Inner, closed};
+use super::endpoint::Inner;
 use super::flow::Flow;
 use super::keys::Keys;
 use super::reader::{BLOCK, run_id};
 use super::record::{CONTEXT, OBJECT_CONTEXT, Sealer};
 use super::spec::{MIN_CHUNK_BYTES, RedisSpec};
+use crate::peers::Peers;
 use crate::record::{Kind, reason_bytes};
 use crate::tcp::io_thread::IoThread;
 
@@ -147,14 +147,11 @@ async fn setup(job: JobSpec, rank: Rank, spec: RedisSpec) -> Result<Arc<Inner>> 
         object_sealer: Sealer::new(OBJECT_CONTEXT, &job.secret, job.id),
         chunk: spec.chunk_bytes,
         ttl_secs: ttl,
-        left: (0..job.size).map(|_| AtomicBool::new(false)).collect(),
-        broken: OnceLock::new(),
         next_message: (0..job.size).map(|_| AtomicU64::new(0)).collect(),
         next_waiter: AtomicU64::new(0),
         rejected: AtomicU64::new(0),
-        closed: AtomicBool::new(false),
         tasks: Mutex::new(Vec::new()),
-        mailbox: Mailbox::default(),
+        peers: Peers::new(rank, job.size, "redis"),
         aborted: Mutex::new(HashMap::new()),
         changed: Notify::new(),
         puts: Mutex::new(HashMap::new()),
@@ -194,24 +191,9 @@ impl Transport for RedisTransport {
     fn send(&self, to: Rank, tag: Tag, msg: Bytes) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let inner = &self.inner;
-            inner.check_peer(to)?;
-            if inner.closed.load(Ordering::SeqCst) {
-                return Err(closed());
-            }
-            if let Some(e) = inner.broken.get() {
-                return Err(e.clone().with_peer(to));
-            }
-            if to == inner.rank {
-                inner.mailbox.deliver(to, tag, 0, msg);
+            let Some(msg) = inner.peers.before_send(to, tag, msg)? else {
                 return Ok(());
-            }
-            if inner.left[to].load(Ordering::SeqCst) {
-                return Err(Error::new(
-                    ErrorKind::Remote,
-                    format!("rank {to} left before {tag} was sent to it"),
-                )
-                .with_peer(to));
-            }
+            };
             inner.send_data(to, tag, msg).await
         })
     }
@@ -219,13 +201,13 @@ impl Transport for RedisTransport {
     fn recv(&self, from: Rank, tag: Tag, deadline: Instant) -> BoxFuture<'_, Result<Bytes>> {
         Box::pin(async move {
             let inner = &self.inner;
-            inner.check_peer(from)?;
-            let gone = || inner.gone_error(from, tag);
+            inner.peers.check_peer(from)?;
+            let gone = || inner.peers.gone_error(from, tag);
             if from == inner.rank {
-                return inner.mailbox.recv(from, tag, deadline, gone).await;
+                return inner.peers.mailbox.recv(from, tag, deadline, gone).await;
             }
             let mut receiving = inner.flow.receiving(from);
-            let msg = inner.mailbox.recv(from, tag, deadline, gone).await?;
+            let msg = inner.peers.mailbox.recv(from, tag, deadline, gone).await?;
             receiving.taken = msg.len();
             Ok(msg)
         })
@@ -257,7 +239,7 @@ impl Transport for RedisTransport {
     /// and the counters it used once every peer has left), then stops the I/O thread.
     fn close(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            if self.inner.closed.swap(true, Ordering::SeqCst) {
+            if self.inner.peers.closed.swap(true, Ordering::SeqCst) {
                 return Ok(());
             }
             let left = self.inner.leave().await;
@@ -271,7 +253,7 @@ impl Drop for RedisTransport {
     /// Leaves as [`Transport::close`] does, in the background on the I/O thread, which
     /// then stops.
     fn drop(&mut self) {
-        if self.inner.closed.swap(true, Ordering::SeqCst) {
+        if self.inner.peers.closed.swap(true, Ordering::SeqCst) {
             return;
         }
         let inner = Arc::clone(&self.inner);

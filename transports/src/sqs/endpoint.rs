@@ -1,15 +1,15 @@
 //! The state of one rank's endpoint: its sends, its reader and its leaving.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use fccl_collectives::transport::mailbox::Mailbox;
 use fccl_collectives::{CommId, Error, ErrorKind, JobSpec, Rank, Result, Tag};
 use tokio::time::Instant;
 
 use super::queues::{Failure, Queues};
 use super::records::{Added, Body, Head, Reassembly, Sealer, decode};
+use crate::peers::Peers;
 use crate::record::Kind;
 
 /// How long leaving waits for the peers' goodbyes, so that theirs find this rank's queue.
@@ -50,10 +50,8 @@ pub(super) struct Inner {
     pub(super) part: usize,
     /// The next message number to each destination.
     pub(super) next_message: Vec<AtomicU64>,
-    pub(super) mailbox: Mailbox,
-    pub(super) left: Vec<AtomicBool>,
-    pub(super) broken: OnceLock<Error>,
-    pub(super) closed: AtomicBool,
+    /// The mailbox, who left, and whether this endpoint broke or closed.
+    pub(super) peers: Peers,
     pub(super) rejected: AtomicU64,
     pub(super) duplicates: AtomicU64,
     /// Data messages this endpoint sent to peers, and those it delivered from them.
@@ -71,33 +69,6 @@ impl Inner {
             parts: Reassembly::new(size),
             byes: vec![None; size],
         })
-    }
-
-    /// Marks the endpoint broken (the first reason wins) and wakes every receive.
-    pub(super) fn fail(&self, e: Error) {
-        let _ = self.broken.set(e);
-        self.mailbox.wake();
-    }
-
-    pub(super) fn check_peer(&self, peer: Rank) -> Result<()> {
-        if peer >= self.job.size {
-            return Err(Error::invalid(format!(
-                "rank {peer} is outside the job of {} ranks",
-                self.job.size
-            )));
-        }
-        Ok(())
-    }
-
-    /// Why nothing more can come from `peer`, if so.
-    pub(super) fn gone_error(&self, peer: Rank, tag: Tag) -> Option<Error> {
-        if let Some(e) = self.broken.get() {
-            return Some(e.clone());
-        }
-        if peer != self.rank && self.left[peer].load(Ordering::SeqCst) {
-            return Some(Mailbox::left(peer, tag));
-        }
-        None
     }
 
     /// The Z85 bodies of the records of `msg` to `to`, in part order.
@@ -226,11 +197,11 @@ impl Inner {
                 + self.job.timeout;
             let messages = match self.queues.receive(url, limit).await {
                 Ok(m) => m,
-                Err(Failure::NoQueue) => return self.fail(super::queues::deleted(name)),
+                Err(Failure::NoQueue) => return self.peers.fail(super::queues::deleted(name)),
                 Err(Failure::Other(e)) => {
                     let since = *failing_since.get_or_insert_with(Instant::now);
                     if since.elapsed() > RECEIVE_GRACE {
-                        return self.fail(Error::new(
+                        return self.peers.fail(Error::new(
                             ErrorKind::Transport,
                             format!("sqs: cannot read queue {name} any more: {e}"),
                         ));
@@ -298,9 +269,7 @@ impl Inner {
             self.duplicates.fetch_add(1, Ordering::SeqCst);
             return;
         }
-        if state.byes[source].is_some_and(|bye| head.message > bye)
-            || self.left[source].load(Ordering::SeqCst)
-        {
+        if state.byes[source].is_some_and(|bye| head.message > bye) || self.peers.has_left(source) {
             return self.refuse("numbered after its sender's goodbye");
         }
         let fresh = || self.queues.requests.record_received();
@@ -309,7 +278,7 @@ impl Inner {
                 Ok(Added::Whole(tag, message, msg)) => {
                     fresh();
                     self.messages_delivered.fetch_add(1, Ordering::SeqCst);
-                    self.mailbox.deliver(source, tag, message, msg);
+                    self.peers.mailbox.deliver(source, tag, message, msg);
                 }
                 Ok(Added::Kept) => fresh(),
                 Ok(Added::Duplicate) => {
@@ -321,7 +290,7 @@ impl Inner {
                 fresh();
                 state.parts.finish(source, head.message);
                 let reason = String::from_utf8_lossy(&payload);
-                self.mailbox.abort(head.tag.comm, source, &reason);
+                self.peers.mailbox.abort(head.tag.comm, source, &reason);
             }
             Kind::Bye => {
                 fresh();
@@ -331,10 +300,9 @@ impl Inner {
         }
         // A goodbye counts once every message sent before it came.
         if let Some(bye) = state.byes[source] {
-            if state.parts.all_below(source, bye) && !self.left[source].load(Ordering::SeqCst) {
+            if state.parts.all_below(source, bye) && !self.peers.has_left(source) {
                 state.parts.forget(source);
-                self.left[source].store(true, Ordering::SeqCst);
-                self.mailbox.wake();
+                self.peers.mark_left(source);
             }
         }
     }
@@ -357,21 +325,21 @@ impl Inner {
     pub(super) async fn leave(&self) -> Result<()> {
         let peers: Vec<Rank> = (0..self.job.size).filter(|&p| p != self.rank).collect();
         let mut said = Ok(());
-        if self.broken.get().is_none() {
+        if self.peers.broken.get().is_none() {
             let byes = peers
                 .iter()
                 .map(|&p| self.send_control(p, Kind::Bye, CommId::WORLD, &[]));
             for (p, r) in peers.iter().zip(futures_util::future::join_all(byes).await) {
                 // A peer that left first may have deleted its queue: nothing to tell it.
                 match r {
-                    Err(_) if self.left[*p].load(Ordering::SeqCst) => {}
+                    Err(_) if self.peers.has_left(*p) => {}
                     r => said = said.and(r),
                 }
             }
             let until = Instant::now() + LINGER;
             while Instant::now() < until
-                && self.broken.get().is_none()
-                && peers.iter().any(|&p| !self.left[p].load(Ordering::SeqCst))
+                && self.peers.broken.get().is_none()
+                && peers.iter().any(|&p| !self.peers.has_left(p))
             {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -386,9 +354,4 @@ impl Inner {
             .await;
         said.and(deleted)
     }
-}
-
-/// The error of an operation on an endpoint that has left.
-pub(super) fn closed() -> Error {
-    Error::new(ErrorKind::Transport, "this rank's sqs transport is closed")
 }

@@ -1,23 +1,23 @@
 //! [`SqsTransport`]: set-up, the [`Transport`] methods, and the counters tests read.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sqs::config::{Credentials, Region, SharedCredentialsProvider};
 use bytes::Bytes;
-use fccl_collectives::transport::mailbox::Mailbox;
 use fccl_collectives::{
     BoxFuture, CommId, Error, ErrorKind, JobSpec, LinkProfile, Rank, Result, Tag, Transport, Usage,
 };
 use tokio::time::Instant;
 
-use super::endpoint::{Inner, closed};
+use super::endpoint::Inner;
 use super::faults::SendFaults;
 use super::queues::{Queues, Requests};
 use super::records::{CONTEXT, Sealer, part_bytes};
 use super::spec::{FIFO_SUFFIX, SqsSpec};
+use crate::peers::Peers;
 use crate::record::{Kind, reason_bytes};
 use crate::tcp::io_thread::IoThread;
 
@@ -255,10 +255,7 @@ async fn setup(
         max_message: spec.max_message,
         part: part_bytes(spec.max_message),
         next_message: (0..job.size).map(|_| AtomicU64::new(0)).collect(),
-        mailbox: Mailbox::default(),
-        left: (0..job.size).map(|_| AtomicBool::new(false)).collect(),
-        broken: OnceLock::new(),
-        closed: AtomicBool::new(false),
+        peers: Peers::new(rank, job.size, "sqs"),
         rejected: AtomicU64::new(0),
         duplicates: AtomicU64::new(0),
         messages_sent: AtomicU64::new(0),
@@ -292,25 +289,9 @@ impl Transport for SqsTransport {
 
     fn send(&self, to: Rank, tag: Tag, msg: Bytes) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            let inner = &self.inner;
-            inner.check_peer(to)?;
-            if inner.closed.load(Ordering::SeqCst) {
-                return Err(closed());
-            }
-            if let Some(e) = inner.broken.get() {
-                return Err(e.clone().with_peer(to));
-            }
-            if to == inner.rank {
-                inner.mailbox.deliver(to, tag, 0, msg);
+            let Some(msg) = self.inner.peers.before_send(to, tag, msg)? else {
                 return Ok(());
-            }
-            if inner.left[to].load(Ordering::SeqCst) {
-                return Err(Error::new(
-                    ErrorKind::Remote,
-                    format!("rank {to} left before {tag} was sent to it"),
-                )
-                .with_peer(to));
-            }
+            };
             self.on_io(move |inner| {
                 Box::pin(async move {
                     let deadline = Instant::now() + inner.job.timeout;
@@ -331,10 +312,10 @@ impl Transport for SqsTransport {
 
     fn recv(&self, from: Rank, tag: Tag, deadline: Instant) -> BoxFuture<'_, Result<Bytes>> {
         Box::pin(async move {
-            let inner = &self.inner;
-            inner.check_peer(from)?;
-            let gone = || inner.gone_error(from, tag);
-            inner.mailbox.recv(from, tag, deadline, gone).await
+            let peers = &self.inner.peers;
+            peers.check_peer(from)?;
+            let gone = || peers.gone_error(from, tag);
+            peers.mailbox.recv(from, tag, deadline, gone).await
         })
     }
 
@@ -383,7 +364,7 @@ impl Transport for SqsTransport {
     /// this rank's queue, then stops the I/O thread.
     fn close(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            if self.inner.closed.swap(true, Ordering::SeqCst) {
+            if self.inner.peers.closed.swap(true, Ordering::SeqCst) {
                 return Ok(());
             }
             let left = self
@@ -399,7 +380,7 @@ impl Drop for SqsTransport {
     /// Leaves as [`Transport::close`] does, in the background on the I/O thread, which
     /// then stops.
     fn drop(&mut self) {
-        if self.inner.closed.swap(true, Ordering::SeqCst) {
+        if self.inner.peers.closed.swap(true, Ordering::SeqCst) {
             return;
         }
         let inner = Arc::clone(&self.inner);
