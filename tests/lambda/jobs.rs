@@ -1,10 +1,10 @@
-//! Jobs that succeed: allreduce across four functions over tcp and over memcached.
+//! Jobs that succeed: allreduce across four functions over tcp, memcached and SQS.
 
 use std::time::Duration;
 
 use crate::emulator::Emulator;
 use crate::launch;
-use crate::support::{memcached_server, rendezvous, run};
+use crate::support::{memcached_server, moto_server, rendezvous, run};
 
 const LIMIT: Duration = Duration::from_secs(90);
 
@@ -98,6 +98,25 @@ fn allreduce_across_four_functions_over_memcached() {
         return;
     };
     allreduce_on_four_functions(&emulator, &format!("memcached://{addr}"), "memcached");
+}
+
+/// Over SQS queues (moto's look-alike): the functions' keys come from their environment,
+/// as a function's role's do on AWS.
+#[test]
+fn allreduce_across_four_functions_over_sqs() {
+    let keys = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let Some(emulator) = Emulator::start(4, &keys) else {
+        return;
+    };
+    let Some((_moto, addr)) = moto_server() else {
+        return;
+    };
+    let transport = format!("sqs://us-east-1/lambda?endpoint=http://{addr}");
+    allreduce_on_four_functions(&emulator, &transport, "sqs");
 }
 
 /// The example function, built now (`cargo build --example NAME`, at once if it is up to

@@ -1,5 +1,5 @@
 //! `fccl run --launcher lambda` end to end against a local Lambda emulator
-//! (`cargo lambda watch`) serving `fccl worker`: allreduce over tcp and over memcached
+//! (`cargo lambda watch`) serving `fccl worker`: allreduce over tcp, memcached and SQS
 //! across four functions, ranks that panic, fail or run past their deadline, and bad input.
 //! Skipped without `cargo-lambda` (`pip install cargo-lambda`), except under CI.
 
