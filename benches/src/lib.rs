@@ -23,6 +23,7 @@
 
 pub mod bandwidth;
 mod cases;
+pub mod cost;
 pub mod pattern;
 mod record;
 pub mod rss;

@@ -59,6 +59,19 @@ pub struct BenchRecord {
     /// What the billed requests of one operation cost at list prices, in US dollars.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usd_requests: Option<f64>,
+    /// The estimated dollars of one operation (`--cost`): the ranks' function time, the
+    /// queue requests and the servers' time together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usd_per_op: Option<f64>,
+    /// Of [`BenchRecord::usd_per_op`], the ranks' function time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usd_lambda: Option<f64>,
+    /// Of [`BenchRecord::usd_per_op`], the queue requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usd_queue: Option<f64>,
+    /// Of [`BenchRecord::usd_per_op`], the servers' time (a store, a rendezvous host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usd_instance: Option<f64>,
     /// Where the first wrong element was, when not correct (for the error message; not
     /// part of the JSON).
     #[serde(skip)]

@@ -136,6 +136,8 @@ async fn run_point<T: Element>(
     let usage = per_operation(comm, used, spec.iters).await?;
     let time = Summary::of(&times_us);
     let (algbw_gbps, busbw_gbps) = bandwidths(spec.collective, ranks, shape.bytes, time.median);
+    let billed = usage.map_or(0.0, |u| u[1]);
+    let cost = spec.cost.map(|m| m.operation(ranks, time.median, billed));
     Ok(BenchRecord {
         collective: spec.collective.name().to_string(),
         transport: spec.transport.clone(),
@@ -159,6 +161,10 @@ async fn run_point<T: Element>(
         least_requests: usage.map(|u| u[2]),
         bytes_sent: usage.map(|u| u[3]),
         usd_requests: usage.map(|u| u[4]),
+        usd_per_op: cost.map(|c| c.total()),
+        usd_lambda: cost.map(|c| c.lambda),
+        usd_queue: cost.map(|c| c.queue),
+        usd_instance: cost.map(|c| c.instance),
         first_wrong,
     })
 }

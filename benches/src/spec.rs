@@ -23,6 +23,8 @@ pub struct BenchSpec {
     pub root: Rank,
     /// The transport's name for the report; the harness never builds a transport.
     pub transport: String,
+    /// Estimate each point's dollars at these rates (`fccl bench --cost aws`).
+    pub cost: Option<crate::cost::CostModel>,
     /// For testing the checker: corrupts one element of the last rank's output in the last
     /// iteration, which must then be reported as not correct.
     pub inject_fault: bool,
@@ -42,6 +44,7 @@ impl BenchSpec {
             algorithm: None,
             root: 0,
             transport: "local".to_string(),
+            cost: None,
             inject_fault: false,
         }
     }

@@ -4,7 +4,8 @@ use crate::record::BenchRecord;
 use crate::spec::BenchSpec;
 
 /// The lines before the rows: what runs, and the column names with their units; with
-/// `requests`, the columns of the media's requests per operation too.
+/// `requests`, the columns of the media's requests per operation too, and with a cost
+/// model in `spec`, the estimated dollars per 1,000 operations.
 pub fn header(spec: &BenchSpec, ranks: usize, requests: bool) -> String {
     let algorithm = spec.algorithm.map_or_else(
         || "selected per size".to_string(),
@@ -20,14 +21,15 @@ pub fn header(spec: &BenchSpec, ranks: usize, requests: bool) -> String {
     } else {
         ""
     };
-    let (names, units) = if requests {
-        (
-            format!("  {:>9} {:>9} {:>9}", "requests", "least", "usd/1k"),
-            format!("  {:>9} {:>9} {:>9}", "(/op)", "(/op)", "(ops)"),
-        )
-    } else {
-        (String::new(), String::new())
-    };
+    let (mut names, mut units) = (String::new(), String::new());
+    if requests {
+        names.push_str(&format!("  {:>9} {:>9}", "requests", "least"));
+        units.push_str(&format!("  {:>9} {:>9}", "(/op)", "(/op)"));
+    }
+    if spec.cost.is_some() {
+        names.push_str(&format!("  {:>10}", "usd/1k"));
+        units.push_str(&format!("  {:>10}", "(ops)"));
+    }
     format!(
         "# fccl bench {}: transport {}, {ranks} ranks, {}{op}, {} iterations after {} warm-up, \
          algorithm {algorithm}{media}\n#\n{}{names}\n{}{units}",
@@ -98,12 +100,13 @@ pub fn row(r: &BenchRecord) -> String {
     } else {
         r.algorithm.clone()
     };
-    let requests = match (r.requests, r.least_requests, r.usd_requests) {
-        (Some(made), Some(least), Some(usd)) => {
-            format!("  {made:>9.1} {least:>9.1} {:>9.5}", usd * 1000.0)
-        }
+    let mut requests = match (r.requests, r.least_requests) {
+        (Some(made), Some(least)) => format!("  {made:>9.1} {least:>9.1}"),
         _ => String::new(),
     };
+    if let Some(usd) = r.usd_per_op {
+        requests.push_str(&format!("  {:>10.3e}", usd * 1000.0));
+    }
     format!(
         " {:>12} {:>12} {:>5} {:>5}  {:<22}{:>10.2} {:>10.2} {:>10.2} {algbw:>8} {busbw:>8}  \
          {correct:<7}{requests}",
@@ -142,6 +145,10 @@ mod tests {
             least_requests: None,
             bytes_sent: None,
             usd_requests: None,
+            usd_per_op: None,
+            usd_lambda: None,
+            usd_queue: None,
+            usd_instance: None,
             first_wrong: None,
         }
     }
@@ -177,15 +184,17 @@ mod tests {
     fn request_columns_line_up_when_the_media_count_requests() {
         let mut spec = BenchSpec::new(Collective::AllReduce, vec![1024]);
         spec.transport = "sqs".into();
+        let prices = crate::cost::Prices::aws();
+        spec.cost = Some(crate::cost::CostModel::new(&prices, "sqs"));
         let head = header(&spec, 4, true);
         let names = head.lines().nth(2).unwrap();
         let mut r = record();
-        (r.requests, r.least_requests, r.usd_requests) = (Some(31.25), Some(9.6), Some(1.25e-5));
+        (r.requests, r.least_requests, r.usd_per_op) = (Some(31.25), Some(9.6), Some(1.25e-5));
         let line = row(&r);
         for (name, value) in [
             ("requests", "31.2"),
             ("least", "9.6"),
-            ("usd/1k", "0.01250"),
+            ("usd/1k", "1.250e-2"),
         ] {
             let end = names.find(name).unwrap() + name.len();
             assert_eq!(

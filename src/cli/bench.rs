@@ -16,6 +16,7 @@ use std::time::Duration;
 use clap::Args;
 use fccl::launch::local::{Exit, LocalLaunch, StdoutMode};
 use fccl::{Hint, JobSpec, Rank};
+use fccl_benches::cost::{CostModel, Prices};
 use fccl_benches::sizes::{parse_sizes, shapes};
 use fccl_benches::{BenchRecord, BenchSpec, Event, run, table};
 use fccl_collectives::{Algorithm, Collective, DataType, Error, ErrorKind, ReduceOp, local};
@@ -91,6 +92,21 @@ pub(crate) struct BenchArgs {
     /// Give up on a collective after this many milliseconds without progress.
     #[arg(long, value_name = "T")]
     timeout_ms: Option<u64>,
+    /// Add each size's estimated dollars per 1,000 operations at this provider's list
+    /// prices (the ranks' function time, queue requests, and the servers' hours); the JSON
+    /// gets usd_per_op and its parts.
+    #[arg(long, value_name = "PROVIDER")]
+    cost: Option<CostProvider>,
+    /// Use the prices in FILE (an edited copy of benches/prices/aws.json) for --cost.
+    #[arg(long, value_name = "FILE")]
+    prices: Option<PathBuf>,
+}
+
+/// Whose prices `--cost` uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum CostProvider {
+    /// Amazon Web Services (Lambda, SQS, ElastiCache, EC2), US East.
+    Aws,
 }
 
 impl BenchArgs {
@@ -104,6 +120,21 @@ impl BenchArgs {
         spec.root = self.root;
         spec.transport = self.transport.clone();
         spec
+    }
+
+    /// The rates of `--cost` for a job over `transport` (the whole spec: FIFO queues cost
+    /// more), from `--prices FILE` or the built-in list; `None` without `--cost`.
+    fn cost_model(&self, transport: &str) -> Result<Option<CostModel>, String> {
+        let prices = match (self.cost, &self.prices) {
+            (None, None) => return Ok(None),
+            (None, Some(_)) => return Err("--prices needs --cost aws".to_string()),
+            (Some(CostProvider::Aws), None) => Prices::aws(),
+            (Some(CostProvider::Aws), Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                .and_then(|text| Prices::parse(&text))
+                .map_err(|e| format!("--prices {}: {e}", path.display()))?,
+        };
+        Ok(Some(CostModel::new(&prices, transport)))
     }
 }
 
@@ -119,7 +150,11 @@ pub(super) fn main(args: BenchArgs) -> ExitCode {
 
 /// Runs every rank as a thread of this process.
 fn bench_threads(args: &BenchArgs) -> ExitCode {
-    let spec = args.spec();
+    let mut spec = args.spec();
+    spec.cost = match args.cost_model(&args.transport) {
+        Ok(cost) => cost,
+        Err(e) => return fail(e),
+    };
     let ranks = args.ranks.unwrap_or(DEFAULT_RANKS) as usize;
     if let Err(e) = spec.validate(ranks) {
         return fail(e);
@@ -143,6 +178,9 @@ fn bench_threads(args: &BenchArgs) -> ExitCode {
 fn bench_processes(args: &BenchArgs, bench_args: Vec<OsString>) -> ExitCode {
     let ranks = args.ranks.unwrap_or(DEFAULT_RANKS) as usize;
     if let Err(e) = args.spec().validate(ranks) {
+        return fail(e);
+    }
+    if let Err(e) = args.cost_model(&args.transport) {
         return fail(e);
     }
     let program = match std::env::current_exe() {
@@ -212,6 +250,7 @@ fn bench_rank(args: &BenchArgs, job: &JobSpec, rank: Rank) -> ExitCode {
 pub(super) fn job_spec(args: &BenchArgs, job: &JobSpec) -> Result<BenchSpec, String> {
     ranks_of_job(args.ranks, job)?;
     let mut spec = args.spec();
+    spec.cost = args.cost_model(&job.transport)?;
     // The report names the transport, not the job's rendezvous address.
     spec.transport = fccl::transport_name(&job.transport).to_string();
     spec.validate(job.size).map_err(|e| e.to_string())?;

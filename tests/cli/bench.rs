@@ -399,3 +399,80 @@ fn bench_over_sqs_reports_requests_per_operation() {
     assert!(records[1]["billed_requests"].as_f64() > records[1]["requests"].as_f64());
     assert_eq!(sqs_queue_urls(&addr), [other.as_str().unwrap()]);
 }
+
+/// `--cost aws` prices each point: the ranks' function time and the rendezvous host's
+/// hour for tcp, at the built-in list or at the prices of an edited copy (`--prices`).
+#[test]
+fn bench_estimates_the_cost_of_each_operation() {
+    let dir = TempDir::new("cost");
+    let prices = dir.path().join("prices.json");
+    let built_in = include_str!("../../benches/prices/aws.json");
+    // A dollar per GB-second of 1 GB functions, and $3,600 an hour for the rendezvous host:
+    // an operation of t seconds on 2 ranks costs 2t for the functions and t for the host.
+    let edited = built_in
+        .replace(
+            "\"usd_per_gb_second\": 0.0000166667",
+            "\"usd_per_gb_second\": 1.0",
+        )
+        .replace("\"memory_gb\": 2.0", "\"memory_gb\": 1.0")
+        .replace("\"usd_per_hour\": 0.0104", "\"usd_per_hour\": 3600.0");
+    assert_ne!(edited, built_in);
+    std::fs::write(&prices, edited).unwrap();
+    for options in [
+        vec!["--cost", "aws"],
+        vec!["--cost", "aws", "--prices", prices.to_str().unwrap()],
+    ] {
+        let done = run(
+            fccl()
+                .args(["bench", "allreduce", "-n", "2", "--sizes", "1K,64K"])
+                .args(["--iters", "3", "--warmup", "1", "--json", "-"])
+                .args(&options),
+            LIMIT,
+        );
+        assert!(done.status.success(), "{done:?}");
+        let records = records(&done.stdout);
+        assert_eq!(records.len(), 2, "{done:?}");
+        for r in records {
+            let number = |f: &str| r[f].as_f64().unwrap_or_else(|| panic!("{f}: {r}"));
+            let seconds = number("time_us") / 1e6;
+            let (lambda, queue, instance) = (
+                number("usd_lambda"),
+                number("usd_queue"),
+                number("usd_instance"),
+            );
+            assert_eq!(queue, 0.0, "{r}");
+            assert!(
+                (number("usd_per_op") - (lambda + queue + instance)).abs() < 1e-12,
+                "{r}"
+            );
+            if options.len() == 4 {
+                assert!((lambda - 2.0 * seconds).abs() < 1e-9, "{r}");
+                assert!((instance - seconds).abs() < 1e-9, "{r}");
+            } else {
+                assert!(
+                    (lambda - 2.0 * seconds * 2.0 * 0.000_016_666_7).abs() < 1e-15,
+                    "{r}"
+                );
+                assert!((instance - seconds * 0.0104 / 3600.0).abs() < 1e-15, "{r}");
+            }
+        }
+    }
+    std::fs::write(&prices, "{\"provider\": \"aws\"}").unwrap();
+    let done = run(
+        fccl()
+            .args([
+                "bench",
+                "allreduce",
+                "-n",
+                "2",
+                "--sizes",
+                "1K",
+                "--cost",
+                "aws",
+            ])
+            .args(["--prices", prices.to_str().unwrap()]),
+        LIMIT,
+    );
+    assert_eq!(done.status.code(), Some(2), "{done:?}");
+    assert!(done.stderr.contains("not a price list"), "{done:?}");
+}
