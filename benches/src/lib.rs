@@ -25,6 +25,7 @@ pub mod bandwidth;
 mod cases;
 pub mod cost;
 pub mod pattern;
+pub mod plot;
 mod record;
 pub mod rss;
 mod run;

@@ -17,6 +17,7 @@ use clap::Args;
 use fccl::launch::local::{Exit, LocalLaunch, StdoutMode};
 use fccl::{Hint, JobSpec, Rank};
 use fccl_benches::cost::{CostModel, Prices};
+use fccl_benches::plot::plot_svg;
 use fccl_benches::sizes::{parse_sizes, shapes};
 use fccl_benches::{BenchRecord, BenchSpec, Event, run, table};
 use fccl_collectives::{Algorithm, Collective, DataType, Error, ErrorKind, ReduceOp, local};
@@ -92,6 +93,10 @@ pub(crate) struct BenchArgs {
     /// Give up on a collective after this many milliseconds without progress.
     #[arg(long, value_name = "T")]
     timeout_ms: Option<u64>,
+    /// Draw the median time and the bus bandwidth against size to FILE (SVG), as rank 0
+    /// sees them; `fccl plot` draws several runs' JSON in one picture.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
     /// Add each size's estimated dollars per 1,000 operations at this provider's list
     /// prices (the ranks' function time, queue requests, and the servers' hours); the JSON
     /// gets usd_per_op and its parts.
@@ -166,7 +171,7 @@ fn bench_threads(args: &BenchArgs) -> ExitCode {
     };
     let timeout = args.timeout_ms.map(Duration::from_millis);
     match bench_local(&spec, ranks, timeout, output) {
-        Ok(records) => verdict(&records),
+        Ok(records) => plot_then_verdict(args, &records),
         Err(e) => fail(e),
     }
 }
@@ -181,6 +186,9 @@ fn bench_processes(args: &BenchArgs, bench_args: Vec<OsString>) -> ExitCode {
         return fail(e);
     }
     if let Err(e) = args.cost_model(&args.transport) {
+        return fail(e);
+    }
+    if let Some(Err(e)) = args.plot.as_deref().map(check_plot_path) {
         return fail(e);
     }
     let program = match std::env::current_exe() {
@@ -238,7 +246,7 @@ fn bench_rank(args: &BenchArgs, job: &JobSpec, rank: Rank) -> ExitCode {
         bench_joined(comm, args, &spec, output).await
     });
     match records {
-        Ok(records) if lead => verdict(&records),
+        Ok(records) if lead => plot_then_verdict(args, &records),
         Ok(records) if records.iter().all(|r| r.correct) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(1),
         Err(e) => fail(e),
@@ -394,6 +402,27 @@ fn first_cause(results: Vec<Result<Vec<BenchRecord>, Error>>) -> Result<Vec<Benc
         return Err((*e).clone());
     }
     results.into_iter().next().expect("at least one rank")
+}
+
+/// Draws `records` to `--plot FILE` if asked, then gives the [`verdict`].
+fn plot_then_verdict(args: &BenchArgs, records: &[BenchRecord]) -> ExitCode {
+    if let Some(path) = &args.plot {
+        if let Err(e) = check_plot_path(path).and_then(|()| plot_svg(records, path)) {
+            return fail(e);
+        }
+    }
+    verdict(records)
+}
+
+/// Refuses a plot file that is not `.svg` (the only format drawn).
+pub(super) fn check_plot_path(path: &std::path::Path) -> Result<(), String> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("svg") => Ok(()),
+        _ => Err(format!(
+            "cannot plot to {}: plots are SVG, name the file FILE.svg",
+            path.display()
+        )),
+    }
 }
 
 /// Exit code 0 if every point was correct; otherwise says which were not and returns 1.

@@ -3,6 +3,7 @@
 mod bench;
 mod job;
 mod output;
+mod plot;
 mod rendezvous;
 mod run;
 mod run_lambda;
@@ -30,6 +31,8 @@ enum Command {
     Rendezvous(rendezvous::RendezvousArgs),
     /// Make job strings for ranks started elsewhere.
     Job(job::JobArgs),
+    /// Draw the JSON of `fccl bench` runs (time and bus bandwidth against size) as SVG.
+    Plot(plot::PlotArgs),
     /// Serve one rank of a built-in job per invocation, as an AWS Lambda function's handler
     /// (what `fccl run --launcher lambda` invokes).
     Worker(worker::WorkerArgs),
@@ -48,6 +51,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Run(args) => run::main(args),
         Command::Rendezvous(args) => rendezvous::main(args),
         Command::Job(args) => job::main(args),
+        Command::Plot(args) => plot::main(args),
         Command::Worker(args) => worker::main(args),
     }
 }

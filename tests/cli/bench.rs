@@ -476,3 +476,76 @@ fn bench_estimates_the_cost_of_each_operation() {
     assert_eq!(done.status.code(), Some(2), "{done:?}");
     assert!(done.stderr.contains("not a price list"), "{done:?}");
 }
+
+/// `--plot` draws the run (SVG, one line per collective, transport and rank count) and
+/// `fccl plot` draws several runs' JSON in one picture; other formats and files that are
+/// not records are refused.
+#[test]
+fn runs_are_plotted_alone_and_together() {
+    let dir = TempDir::new("plot");
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    for (ranks, json) in [("2", path("two.jsonl")), ("3", path("three.jsonl"))] {
+        let done = run(
+            fccl()
+                .args(["bench", "allgather", "-n", ranks, "--transport", "local"])
+                .args(["--sizes", "8:4K", "--iters", "2", "--warmup", "0"])
+                .args(["--json", &json, "--plot", &path(&format!("{ranks}.svg"))]),
+            LIMIT,
+        );
+        assert!(done.status.success(), "{done:?}");
+        let svg = std::fs::read_to_string(path(&format!("{ranks}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg"), "{svg}");
+        assert!(
+            svg.contains(&format!("allgather local {ranks} ranks")),
+            "{svg}"
+        );
+    }
+    let done = run(
+        fccl().args([
+            "plot",
+            &path("two.jsonl"),
+            &path("three.jsonl"),
+            "-o",
+            &path("both.svg"),
+        ]),
+        LIMIT,
+    );
+    assert!(done.status.success(), "{done:?}");
+    let svg = std::fs::read_to_string(path("both.svg")).unwrap();
+    for label in [
+        "allgather local 2 ranks",
+        "allgather local 3 ranks",
+        "bus bandwidth",
+    ] {
+        assert!(svg.contains(label), "{label}");
+    }
+    // Every point of some bytes is a circle on the time panel, and on the bandwidth panel
+    // where its bandwidth is above zero (a log axis has neither zero).
+    let points: Vec<serde_json::Value> = ["two.jsonl", "three.jsonl"]
+        .iter()
+        .flat_map(|f| records(&std::fs::read_to_string(path(f)).unwrap()))
+        .filter(|r| r["bytes"].as_u64() > Some(0))
+        .collect();
+    let with_bandwidth = points
+        .iter()
+        .filter(|r| r["busbw_gbps"].as_f64().is_some_and(|b| b > 0.0))
+        .count();
+    assert!(points.len() >= 18, "{points:?}");
+    assert_eq!(svg.matches("<circle").count(), points.len() + with_bandwidth);
+    std::fs::write(path("bad.jsonl"), "{\"collective\": 1}\n").unwrap();
+    for (args, says) in [
+        (vec![path("two.jsonl"), "-o".into(), path("x.png")], "SVG"),
+        (
+            vec![path("bad.jsonl"), "-o".into(), path("x.svg")],
+            "line 1: not a record",
+        ),
+        (
+            vec![path("none.jsonl"), "-o".into(), path("x.svg")],
+            "cannot read",
+        ),
+    ] {
+        let done = run(fccl().arg("plot").args(&args), LIMIT);
+        assert_eq!(done.status.code(), Some(2), "{done:?}");
+        assert!(done.stderr.contains(says), "{says}: {done:?}");
+    }
+}

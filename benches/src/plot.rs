@@ -1,0 +1,153 @@
+//! `fccl bench --plot FILE.svg`: time and bus bandwidth against size, one line per
+//! collective, transport and rank count, drawn with plotters' SVG backend.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::record::BenchRecord;
+
+/// The picture's size in pixels: two panels side by side.
+const SIZE: (u32, u32) = (1400, 560);
+
+/// The colours of the lines, in turn.
+const COLOURS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+/// One line: its label and its points (bytes, value), by size.
+type Series = Vec<(String, Vec<(f64, f64)>)>;
+
+/// The lines of `records` by collective, transport and rank count, each point
+/// `(bytes, value(record))` where `value` has one; barrier (no size) is left out.
+fn series(records: &[BenchRecord], value: impl Fn(&BenchRecord) -> Option<f64>) -> Series {
+    let mut lines: BTreeMap<(String, String, usize), Vec<(f64, f64)>> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.bytes > 0) {
+        if let Some(v) = value(r).filter(|v| v.is_finite() && *v > 0.0) {
+            let key = (r.collective.clone(), r.transport.clone(), r.ranks);
+            lines.entry(key).or_default().push((r.bytes as f64, v));
+        }
+    }
+    lines
+        .into_iter()
+        .map(|((collective, transport, ranks), mut points)| {
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (format!("{collective} {transport} {ranks} ranks"), points)
+        })
+        .collect()
+}
+
+/// The range of the values of `lines`, widened a little for log axes.
+fn range(lines: &Series, pick: impl Fn(&(f64, f64)) -> f64) -> std::ops::Range<f64> {
+    let values = lines.iter().flat_map(|(_, p)| p.iter().map(&pick));
+    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if lo > hi {
+        return 1.0..10.0;
+    }
+    lo / 1.5..hi * 1.5
+}
+
+/// Writes the plot of `records` to `path` (SVG): the median time per size on the left,
+/// the bus bandwidth on the right, both with log axes.
+pub fn plot_svg(records: &[BenchRecord], path: &Path) -> Result<(), String> {
+    let times = series(records, |r| Some(r.time_us));
+    let busbw = series(records, |r| r.busbw_gbps);
+    if times.is_empty() {
+        return Err("nothing to plot: no point has a size (barrier has none)".to_string());
+    }
+    let failed = |e: &dyn std::fmt::Display| format!("cannot draw {}: {e}", path.display());
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| failed(&e))?;
+    let (left, right) = root.split_horizontally(SIZE.0 / 2);
+    panel(&left, &times, "median time (us)", "time per operation")?;
+    if busbw.is_empty() {
+        right.fill(&WHITE).map_err(|e| failed(&e))?;
+    } else {
+        panel(&right, &busbw, "bus bandwidth (GB/s)", "bus bandwidth")?;
+    }
+    root.present().map_err(|e| failed(&e))
+}
+
+/// Draws `lines` in `area` with log axes, `y_label` on the y axis and a legend.
+fn panel(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    lines: &Series,
+    y_label: &str,
+    title: &str,
+) -> Result<(), String> {
+    let failed = |e: &dyn std::fmt::Display| format!("cannot draw the {title} panel: {e}");
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(
+            range(lines, |p| p.0).log_scale(),
+            range(lines, |p| p.1).log_scale(),
+        )
+        .map_err(|e| failed(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("size (bytes, decimal prefixes)")
+        .y_desc(y_label)
+        .x_label_formatter(&|x| human_bytes(*x))
+        .draw()
+        .map_err(|e| failed(&e))?;
+    for (i, (label, points)) in lines.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                colour.stroke_width(2),
+            ))
+            .map_err(|e| failed(&e))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+        chart
+            .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+            .map_err(|e| failed(&e))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| failed(&e))
+}
+
+/// A size-axis tick (a power of ten on the log axis) as 10, 1k, 100k, 10M.
+fn human_bytes(bytes: f64) -> String {
+    let b = bytes.round();
+    if b >= 1e9 {
+        format!("{}G", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{}M", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{}k", b / 1e3)
+    } else {
+        format!("{b}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_bytes(10.0), "10");
+        assert_eq!(human_bytes(1000.0), "1k");
+        assert_eq!(human_bytes(100_000.0), "100k");
+        assert_eq!(human_bytes(1e7), "10M");
+        assert_eq!(human_bytes(1e9), "1G");
+    }
+}

@@ -1,0 +1,55 @@
+//! `fccl plot`: draws the JSON lines of one or more `fccl bench --json` runs in one
+//! picture, one line per collective, transport and rank count.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use fccl_benches::BenchRecord;
+use fccl_benches::plot::plot_svg;
+
+use super::bench::check_plot_path;
+use super::fail;
+
+/// Arguments of `fccl plot`.
+#[derive(Debug, Args)]
+pub(crate) struct PlotArgs {
+    /// JSON-lines files written by `fccl bench --json`.
+    #[arg(required = true, value_name = "FILE.jsonl")]
+    inputs: Vec<PathBuf>,
+    /// The picture to write (SVG).
+    #[arg(short = 'o', long = "output", value_name = "FILE.svg")]
+    output: PathBuf,
+}
+
+/// Runs `fccl plot`.
+pub(super) fn main(args: PlotArgs) -> ExitCode {
+    match plot(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+fn plot(args: &PlotArgs) -> Result<(), String> {
+    check_plot_path(&args.output)?;
+    let mut records = Vec::new();
+    for path in &args.inputs {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let record: BenchRecord = serde_json::from_str(line).map_err(|e| {
+                format!(
+                    "{} line {}: not a record of fccl bench: {e}",
+                    path.display(),
+                    i + 1
+                )
+            })?;
+            records.push(record);
+        }
+    }
+    plot_svg(&records, &args.output)
+}
