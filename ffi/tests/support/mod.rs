@@ -40,12 +40,20 @@ pub fn library(static_lib: bool) -> PathBuf {
     lib
 }
 
-/// The `fccl` program, built (or found fresh) by cargo in the same target folder and
-/// profile as this test, once per test process.
+/// The `fccl` program of the same target folder and profile as this test, once per test
+/// process: the one a workspace build left there when it is newer than every source it is
+/// built from (as after `cargo nextest run --workspace`, whose features differ from a
+/// build of `fccl` alone, which would recompile most of the workspace), else one built now
+/// with `cargo build -p fccl --bin fccl`.
 pub fn fccl_program() -> PathBuf {
     static FCCL: OnceLock<PathBuf> = OnceLock::new();
     FCCL.get_or_init(|| {
         let profile = profile_dir();
+        let fccl = profile.join("fccl");
+        let built = std::fs::metadata(&fccl).and_then(|m| m.modified()).ok();
+        if built.is_some_and(|b| newest_source().is_some_and(|s| s < b)) {
+            return fccl;
+        }
         let target = profile.parent().expect("<target>/<profile>");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut build = Command::new(cargo);
@@ -74,7 +82,6 @@ pub fn fccl_program() -> PathBuf {
         }
         let status = build.status().expect("cargo runs");
         assert!(status.success(), "cargo build -p fccl --bin fccl failed");
-        let fccl = profile.join("fccl");
         assert!(
             fccl.exists(),
             "{} is missing after the build",
@@ -83,6 +90,33 @@ pub fn fccl_program() -> PathBuf {
         fccl
     })
     .clone()
+}
+
+/// When the newest source of the `fccl` program changed: its crates' sources and
+/// manifests, and the lock file.
+fn newest_source() -> Option<std::time::SystemTime> {
+    fn walk(path: &Path, newest: &mut Option<std::time::SystemTime>) {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                walk(&entry.path(), newest);
+            }
+        } else if let Ok(t) = meta.modified() {
+            *newest = (*newest).max(Some(t));
+        }
+    }
+    let root = ffi_dir().join("..");
+    let mut newest = None;
+    for part in ["Cargo.toml", "Cargo.lock", "src"] {
+        walk(&root.join(part), &mut newest);
+    }
+    for krate in ["collectives", "transports", "ml", "benches"] {
+        walk(&root.join(krate).join("src"), &mut newest);
+        walk(&root.join(krate).join("Cargo.toml"), &mut newest);
+    }
+    newest
 }
 
 /// A C source: one of `examples/NAME.c` or `tests/c/NAME.c`.
