@@ -101,10 +101,13 @@ static void in_a_job(void) {
     char *job = NULL;
     int env_rank = -1;
     OK(fccl_job_from_env(&job, &env_rank));
-    fccl_string_free(job);
+    if (job == NULL) exit(2);
 
+    /* Joined from the job string and the rank (fccl_comm_init_from_env is what the
+     * examples and the other tests use). */
     fccl_comm *comm = NULL;
-    OK(fccl_comm_init_from_env(&comm));
+    OK(fccl_comm_init_rank(&comm, job, env_rank));
+    fccl_string_free(job);
     if (comm == NULL) exit(2);
     int size = 0;
     OK(fccl_comm_rank(comm, &rank));
