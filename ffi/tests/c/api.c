@@ -197,6 +197,8 @@ static void in_a_job(void) {
         int done = 1;
         OK(fccl_test(&pending, &done));
         EXPECT(done == 0);
+        /* Every rank has looked before any aborts (an abort fails the peers' receives). */
+        OK(fccl_barrier(comm));
         OK(fccl_comm_abort(twin));
         fccl_result r = fccl_wait(&pending);
         EXPECT(r == FCCL_ERR_REMOTE);
