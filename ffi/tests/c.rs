@@ -60,7 +60,7 @@ fn every_collective_type_and_op_matches_a_c_reference() {
 #[test]
 fn the_api_keeps_its_contract() {
     let exe = compile(Program::Test("api"), false);
-    let alone = support::run(&mut std::process::Command::new(&exe), LIMIT);
+    let alone = support::run(&mut std::process::Command::new(&*exe), LIMIT);
     must_pass(&alone, "api without a job");
     assert!(alone.stdout.contains("api: 0 failures"), "{alone:?}");
     let done = fccl_run(4, &[exe.as_os_str(), "job".as_ref()], LIMIT);

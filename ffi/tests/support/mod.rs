@@ -128,9 +128,26 @@ pub enum Program {
     Test(&'static str),
 }
 
+/// A compiled C program, removed when dropped (a static one is hundreds of megabytes in a
+/// debug build).
+pub struct Exe(PathBuf);
+
+impl std::ops::Deref for Exe {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Exe {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Compiles a C program with `cc` against `include/fccl.h` and the shared library (or
 /// the static one), warnings as errors, and returns the executable.
-pub fn compile(program: Program, static_lib: bool) -> PathBuf {
+pub fn compile(program: Program, static_lib: bool) -> Exe {
     let (dir, name) = match program {
         Program::Example(name) => ("examples", name),
         Program::Test(name) => ("tests/c", name),
@@ -175,7 +192,7 @@ pub fn compile(program: Program, static_lib: bool) -> PathBuf {
         source.display(),
         String::from_utf8_lossy(&output.stderr)
     );
-    exe
+    Exe(exe)
 }
 
 /// How a command ended, with everything it wrote.
