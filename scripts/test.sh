@@ -28,6 +28,9 @@ ensure_tools() {
     command -v iptables >/dev/null 2>&1 || apt+=(iptables)
     command -v redis-server >/dev/null 2>&1 || apt+=(redis-server)
     command -v memcached >/dev/null 2>&1 || apt+=(memcached)
+    # The C API's tests (ffi/tests/c.rs) compile C with `cc` and run one under valgrind.
+    command -v cc >/dev/null 2>&1 || apt+=(gcc libc6-dev)
+    command -v valgrind >/dev/null 2>&1 || apt+=(valgrind)
     if [ "${#apt[@]}" -gt 0 ]; then
         apt-get update
         DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt[@]}"
@@ -42,6 +45,11 @@ ensure_tools() {
     if ! command -v cargo-lambda >/dev/null 2>&1; then
         python3 -m pip install cargo-lambda ||
             python3 -m pip install --break-system-packages cargo-lambda
+    fi
+    # The C API's Python example (ffi/examples/allreduce.py) reduces numpy arrays.
+    if ! python3 -c 'import numpy' >/dev/null 2>&1; then
+        python3 -m pip install numpy ||
+            python3 -m pip install --break-system-packages numpy
     fi
 }
 

@@ -1,23 +1,24 @@
-//! The C API of fccl (`fccl.h`, `libfccl`).
+//! The C API of fccl: `libfccl.so` / `libfccl.a` and `include/fccl.h`.
 //!
-//! The exported functions land with the C API issue; today the crate only fixes the
-//! library's name and version so that the build and packaging are in place.
+//! The header is generated from this crate by cbindgen (pinned in `Cargo.toml`, run by
+//! `build.rs`), committed, and checked by the test `header_is_fresh`. Every export checks
+//! its pointers, catches panics (`FCCL_ERR_PANIC`, the communicator poisoned) and writes
+//! its outputs only on success; failures leave a message for `fccl_get_last_error`, which
+//! is thread-local.
+//!
+//! Every communicator lives in a task on one multi-thread tokio runtime shared by the
+//! process (see [`runtime`]); blocking calls queue an operation and wait for it,
+//! non-blocking ones hand back an [`fccl_request`](request::fccl_request).
 
-/// The library version as `major * 10000 + minor * 100 + patch`, as in NCCL's version code.
-pub const VERSION_CODE: u32 = {
-    const fn parse(s: &str) -> u32 {
-        let b = s.as_bytes();
-        let mut i = 0;
-        let mut v = 0;
-        while i < b.len() {
-            v = v * 10 + (b[i] - b'0') as u32;
-            i += 1;
-        }
-        v
-    }
-    parse(env!("CARGO_PKG_VERSION_MAJOR")) * 10000
-        + parse(env!("CARGO_PKG_VERSION_MINOR")) * 100
-        + parse(env!("CARGO_PKG_VERSION_PATCH"))
-};
-
-pub use fccl::Communicator;
+pub mod blocking;
+pub(crate) mod buffers;
+pub(crate) mod collectives;
+pub mod comm;
+pub mod error;
+pub mod job;
+pub mod nonblocking;
+pub mod request;
+pub(crate) mod runtime;
+pub mod types;
+pub mod version;
+pub(crate) mod worker;
