@@ -531,7 +531,10 @@ fn runs_are_plotted_alone_and_together() {
         .filter(|r| r["busbw_gbps"].as_f64().is_some_and(|b| b > 0.0))
         .count();
     assert!(points.len() >= 18, "{points:?}");
-    assert_eq!(svg.matches("<circle").count(), points.len() + with_bandwidth);
+    assert_eq!(
+        svg.matches("<circle").count(),
+        points.len() + with_bandwidth
+    );
     std::fs::write(path("bad.jsonl"), "{\"collective\": 1}\n").unwrap();
     for (args, says) in [
         (vec![path("two.jsonl"), "-o".into(), path("x.png")], "SVG"),
