@@ -56,5 +56,10 @@ ensure_tools() {
 ensure_tools
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The programs and libraries the tests run or link that no Rust test depends on, so that
+# nextest alone would not build them: the C library (libfccl.so and libfccl.a, for the C
+# API's tests) and the fccl program. The same targets as nextest's build, so the same
+# features: nextest then finds everything built.
+cargo build --workspace --lib --bins --tests --examples
 cargo nextest run --workspace --no-fail-fast
 cargo test --workspace --doc

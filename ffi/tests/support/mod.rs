@@ -24,76 +24,72 @@ pub fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// `libfccl.so` (or `libfccl.a` when `static_lib`), built by cargo for this test.
+/// `libfccl.so` (or `libfccl.a` when `static_lib`) of this test's target folder and
+/// profile, once per test process: see [`fresh_or_built`].
 pub fn library(static_lib: bool) -> PathBuf {
-    let name = if static_lib {
-        "libfccl.a"
+    static SHARED: OnceLock<PathBuf> = OnceLock::new();
+    static STATIC: OnceLock<PathBuf> = OnceLock::new();
+    let (cell, name) = if static_lib {
+        (&STATIC, "libfccl.a")
     } else {
-        "libfccl.so"
+        (&SHARED, "libfccl.so")
     };
-    let lib = profile_dir().join(name);
-    assert!(
-        lib.exists(),
-        "{} is missing: cargo builds it with the tests",
-        lib.display()
-    );
-    lib
+    cell.get_or_init(|| fresh_or_built(name, &["-p", "fccl-ffi", "--lib"]))
+        .clone()
 }
 
 /// The `fccl` program of the same target folder and profile as this test, once per test
-/// process: the one a workspace build left there when it is newer than every source it is
-/// built from (as after `cargo nextest run --workspace`, whose features differ from a
-/// build of `fccl` alone, which would recompile most of the workspace), else one built now
-/// with `cargo build -p fccl --bin fccl`.
+/// process: see [`fresh_or_built`].
 pub fn fccl_program() -> PathBuf {
     static FCCL: OnceLock<PathBuf> = OnceLock::new();
-    FCCL.get_or_init(|| {
-        let profile = profile_dir();
-        let fccl = profile.join("fccl");
-        let built = std::fs::metadata(&fccl).and_then(|m| m.modified()).ok();
-        if built.is_some_and(|b| newest_source().is_some_and(|s| s < b)) {
-            return fccl;
-        }
-        let target = profile.parent().expect("<target>/<profile>");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "fccl",
-                "--bin",
-                "fccl",
-                "--manifest-path",
-            ])
-            .arg(ffi_dir().join("../Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target);
-        match profile.file_name().and_then(OsStr::to_str) {
-            Some("debug") => {}
-            Some("release") => {
-                build.arg("--release");
-            }
-            Some(other) => {
-                build.args(["--profile", other]);
-            }
-            None => panic!("no profile folder in {}", profile.display()),
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(status.success(), "cargo build -p fccl --bin fccl failed");
-        assert!(
-            fccl.exists(),
-            "{} is missing after the build",
-            fccl.display()
-        );
-        fccl
-    })
-    .clone()
+    FCCL.get_or_init(|| fresh_or_built("fccl", &["-p", "fccl", "--bin", "fccl"]))
+        .clone()
 }
 
-/// When the newest source of the `fccl` program changed: its crates' sources and
-/// manifests, and the lock file.
+/// The artifact `name` of this test's target folder and profile: the one a workspace
+/// build left there when it is newer than every source it is built from (as after
+/// `scripts/test.sh`, which builds the libraries and programs before the tests, with the
+/// features of the test build), else one built now with `cargo build TARGET` (whose
+/// features differ, so that most of the workspace compiles again).
+fn fresh_or_built(name: &str, target: &[&str]) -> PathBuf {
+    let profile = profile_dir();
+    let artifact = profile.join(name);
+    let built = std::fs::metadata(&artifact).and_then(|m| m.modified()).ok();
+    if built.is_some_and(|b| newest_source().is_some_and(|s| s < b)) {
+        return artifact;
+    }
+    let target_dir = profile.parent().expect("<target>/<profile>");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args(["build", "--quiet"])
+        .args(target)
+        .arg("--manifest-path")
+        .arg(ffi_dir().join("../Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir);
+    match profile.file_name().and_then(OsStr::to_str) {
+        Some("debug") => {}
+        Some("release") => {
+            build.arg("--release");
+        }
+        Some(other) => {
+            build.args(["--profile", other]);
+        }
+        None => panic!("no profile folder in {}", profile.display()),
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "cargo build {} failed", target.join(" "));
+    assert!(
+        artifact.exists(),
+        "{} is missing after the build",
+        artifact.display()
+    );
+    artifact
+}
+
+/// When the newest source of the `fccl` program or the C library changed: their crates'
+/// sources and manifests, and the lock file.
 fn newest_source() -> Option<std::time::SystemTime> {
     fn walk(path: &Path, newest: &mut Option<std::time::SystemTime>) {
         let Ok(meta) = std::fs::metadata(path) else {
@@ -112,7 +108,7 @@ fn newest_source() -> Option<std::time::SystemTime> {
     for part in ["Cargo.toml", "Cargo.lock", "src"] {
         walk(&root.join(part), &mut newest);
     }
-    for krate in ["collectives", "transports", "ml", "benches"] {
+    for krate in ["collectives", "transports", "ml", "benches", "ffi"] {
         walk(&root.join(krate).join("src"), &mut newest);
         walk(&root.join(krate).join("Cargo.toml"), &mut newest);
     }
