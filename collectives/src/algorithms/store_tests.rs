@@ -328,7 +328,17 @@ fn a_missing_rank_times_out_and_a_departed_root_fails_fast() {
                 .map_err(|e| e.kind()),
         )
     });
-    assert_eq!(kinds[..2], [Some(Err(ErrorKind::Timeout)); 2]);
+    // The first of ranks 0 and 1 to time out tells the other, which may hear it before its
+    // own timeout: at least one timed out, and neither got anything but an error.
+    let ended: Vec<Option<ErrorKind>> =
+        kinds[..2].iter().map(|k| k.and_then(Result::err)).collect();
+    assert!(ended.contains(&Some(ErrorKind::Timeout)), "{ended:?}");
+    assert!(
+        ended
+            .iter()
+            .all(|k| matches!(k, Some(ErrorKind::Timeout | ErrorKind::Remote))),
+        "{ended:?}"
+    );
     let kinds = local::run_with_store(3, |mut comm| async move {
         comm.set_timeout(Duration::from_secs(30));
         if comm.rank() == 0 {
