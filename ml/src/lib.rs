@@ -1,6 +1,17 @@
 //! Distributed training on fccl's collectives (Cirrus-style SGD).
 //!
-//! Datasets, models, optimizers and training loops land with the ML issue. Everything here
-//! takes a [`fccl_collectives::Communicator`] and never builds one from a transport spec.
+//! - [`data`]: datasets (sparse rows, ratings), loaders, the binary minibatch format,
+//!   partitioning across ranks and seeded synthetic generators;
+//! - `model`: sparse logistic regression, biased matrix factorization, softmax regression;
+//! - `optim`: per-coordinate optimizers;
+//! - `compress`: f16/bf16 transport and top-k with error feedback;
+//! - `train`: synchronous allreduce, the parameter server, local SGD.
+//!
+//! Everything here takes a [`fccl_collectives::Communicator`] and never builds one from a
+//! transport spec.
 
+pub mod data;
+mod error;
+
+pub use error::{MlError, Result};
 pub use fccl_collectives::Communicator;
