@@ -30,10 +30,12 @@ pub mod transport;
 mod types;
 
 pub use algorithms::Algorithm;
+pub use algorithms::context::Payload;
 pub use algorithms::cost::{CostInput, Traffic};
 pub use collective::Collective;
 pub use comm::{
-    Communicator, DEFAULT_TIMEOUT, Hint, OpOptions, Plan, USD_PER_RANK_SECOND, WithOptions,
+    Communicator, DEFAULT_TIMEOUT, Hint, OpOptions, Plan, PostedRecv, PostedSend,
+    USD_PER_RANK_SECOND, WithOptions,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use frame::{CommId, Tag};

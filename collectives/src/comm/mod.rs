@@ -3,9 +3,11 @@
 mod collectives;
 mod options;
 mod p2p;
+mod posted;
 mod split;
 
 pub use options::{Hint, OpOptions, WithOptions};
+pub use posted::{PostedRecv, PostedSend};
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -4,14 +4,25 @@
 //! distinct key (what stores and queues need) and messages with the same tag arrive in the
 //! order they were sent, as in MPI.
 
+use super::posted::copy_message;
 use super::{Call, Communicator};
 use crate::collective::Collective;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::frame::{Header, Tag};
 use crate::types::{Element, Rank};
 
 impl Communicator {
-    fn p2p_call<T: Element>(&self, counter: u64) -> Call {
+    /// The call for the next message to (`sending`) or from `peer` with `tag`: each
+    /// direction of each `(peer, tag)` pair numbers its messages from 0.
+    pub(super) fn p2p_call<T: Element>(&mut self, peer: Rank, tag: u32, sending: bool) -> Call {
+        let counters = if sending {
+            &mut self.p2p_sent
+        } else {
+            &mut self.p2p_received
+        };
+        let counter = counters.entry((peer, tag)).or_insert(0);
+        let seq = *counter;
+        *counter += 1;
         Call {
             header: Header {
                 collective: Collective::SendRecv,
@@ -20,7 +31,7 @@ impl Communicator {
                 tag: Tag {
                     comm: self.id,
                     p2p: true,
-                    seq: counter,
+                    seq,
                     step: 0,
                     chunk: 0,
                 },
@@ -38,10 +49,7 @@ impl Communicator {
         let c = Collective::SendRecv;
         self.check_usable(c)?;
         self.check_rank("peer", peer)?;
-        let counter = self.p2p_sent.entry((peer, tag)).or_insert(0);
-        let n = *counter;
-        *counter += 1;
-        let call = self.p2p_call::<T>(n);
+        let call = self.p2p_call::<T>(peer, tag, true);
         let result = self.ctx(&call).send(peer, tag, data).await;
         self.end(c, result).await
     }
@@ -52,25 +60,10 @@ impl Communicator {
         let c = Collective::SendRecv;
         self.check_usable(c)?;
         self.check_rank("peer", peer)?;
-        let counter = self.p2p_received.entry((peer, tag)).or_insert(0);
-        let n = *counter;
-        *counter += 1;
-        let call = self.p2p_call::<T>(n);
+        let call = self.p2p_call::<T>(peer, tag, false);
         let result = async {
             let payload = self.ctx(&call).recv_frame::<T>(peer, tag, 0, 1).await?;
-            if payload.len() > buf.len() {
-                return Err(Error::new(
-                    ErrorKind::Mismatch,
-                    format!(
-                        "the message has {} elements but the receive buffer only {}",
-                        payload.len(),
-                        buf.len()
-                    ),
-                )
-                .with_peer(peer));
-            }
-            payload.copy_to(&mut buf[..payload.len()]);
-            Ok(payload.len())
+            copy_message(&payload, buf, peer)
         }
         .await;
         self.end(c, result).await

@@ -1,6 +1,7 @@
 //! Point-to-point messages: every rank to every rank (itself included) in every type, with
 //! a receive buffer longer than the message; messages with one tag arrive in order; tags
-//! are matched, not arrival order.
+//! are matched, not arrival order; receives posted ahead (`post_recv`) before any send,
+//! awaited after a collective, keep their place in the order.
 
 use fccl_collectives::{Communicator, DataType};
 
@@ -21,6 +22,7 @@ pub(super) async fn check(s: &mut Suite, parent: &mut Communicator) {
     }
     in_order(s, lane).await;
     by_tag(s, lane).await;
+    posted(s, lane).await;
 }
 
 async fn all_pairs<T: Value>(s: &mut Suite, lane: &mut Lane) {
@@ -116,5 +118,73 @@ async fn by_tag(s: &mut Suite, lane: &mut Lane) {
             let want = [i64::from(tag) * 1000 + prev as i64; 4];
             s.compare(&case, &format!("message with tag {tag}"), &buf, &want);
         }
+    }
+}
+
+async fn posted(s: &mut Suite, lane: &mut Lane) {
+    let (r, p) = lane.rank_size();
+    const TAG: u32 = 13;
+    let seed = seed(&[13]);
+    let case = Case::new("post_recv/post_send", r, p).typed::<f64>(None, 5);
+    // Every rank posts a receive from every rank before any rank sends, then a second
+    // message from each rank is received with a plain recv: the posted receive keeps the
+    // first place in the order. A collective runs while the receives are outstanding.
+    let result = lane
+        .call(s, &case, async move |c| {
+            let mut firsts = Vec::new();
+            for src in 0..p {
+                firsts.push(c.post_recv::<f64>(src, TAG)?);
+            }
+            let mut sends = Vec::new();
+            for dst in 0..p {
+                let first = data::<f64>(seed, r * p + dst, 5);
+                sends.push(c.post_send(&first, dst, TAG)?);
+                let second = data::<f64>(seed ^ 1, r * p + dst, 6);
+                sends.push(c.post_send(&second, dst, TAG)?);
+            }
+            for send in sends.into_iter().rev() {
+                send.await?;
+            }
+            let mut sum = [r as u64 + 1];
+            c.all_reduce(&mut sum, fccl_collectives::ReduceOp::Sum)
+                .await?;
+            let mut got = Vec::new();
+            for (src, first) in firsts.into_iter().enumerate().rev() {
+                let mut one = vec![0.0f64; 5];
+                let n1 = first.recv_into(&mut one).await?;
+                let mut two = vec![0.0f64; 8];
+                let n2 = c.recv(&mut two, src, TAG).await?;
+                got.push((src, n1, one, n2, two));
+            }
+            Ok((sum[0], got))
+        })
+        .await;
+    let Some((sum, got)) = result else {
+        return;
+    };
+    let want_sum = (p * (p + 1) / 2) as u64;
+    if sum != want_sum {
+        s.fail(
+            &case,
+            format!("allreduce beside posted receives gave {sum}, want {want_sum}"),
+        );
+    }
+    for (src, n1, one, n2, two) in got {
+        if n1 != 5 || n2 != 6 {
+            s.fail(
+                &case,
+                format!("from {src}: lengths {n1} and {n2}, want 5 and 6"),
+            );
+            continue;
+        }
+        let first = data::<f64>(seed, src * p + r, 5);
+        let second = data::<f64>(seed ^ 1, src * p + r, 6);
+        s.compare(&case, &format!("posted receive from {src}"), &one, &first);
+        s.compare(
+            &case,
+            &format!("plain receive from {src}"),
+            &two[..6],
+            &second,
+        );
     }
 }
