@@ -1,7 +1,21 @@
 //! Datasets: labelled sparse rows and (user, item, rating) triples.
 //!
 //! Loaders, the binary minibatch format, partitioning and the synthetic generators live in
-//! the submodules and all produce these two types.
+//! the submodules and all produce these two types:
+//!
+//! - [`libsvm`]: the LIBSVM text format (read and write);
+//! - [`ratings`]: `user,item,rating[,timestamp]` CSV (and MovieLens' tab and `::` styles);
+//! - [`minibatch`]: a compact versioned binary format and minibatch files in a directory;
+
+pub mod libsvm;
+pub mod minibatch;
+pub mod ratings;
+
+pub use libsvm::{load_libsvm, read_libsvm, save_libsvm, write_libsvm};
+pub use minibatch::{
+    Minibatch, MinibatchFiles, decode, encode, read_minibatches, write_minibatches,
+};
+pub use ratings::{LoadedRatings, load_ratings, read_ratings};
 
 use crate::error::{MlError, Result};
 
@@ -110,6 +124,26 @@ impl SparseDataset {
     /// The number of stored (nonzero) values.
     pub fn nonzeros(&self) -> usize {
         self.indices.len()
+    }
+
+    /// Changes the number of features to `features`; refuses (and changes nothing) when a
+    /// stored index is not below it.
+    pub fn set_features(&mut self, features: usize) -> Result<()> {
+        if let Some(&max) = self.indices.iter().max()
+            && max as usize >= features
+        {
+            return Err(MlError::invalid(format!(
+                "feature index {max} is beyond the requested {features} features"
+            )));
+        }
+        self.features = features;
+        Ok(())
+    }
+
+    /// The feature indices of every row, concatenated (row `r`'s are those of
+    /// [`Self::row`]).
+    pub fn all_indices(&self) -> &[u32] {
+        &self.indices
     }
 
     /// A new dataset of the rows `rows` picks, in that order, with the same features.
