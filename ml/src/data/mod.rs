@@ -6,15 +6,20 @@
 //! - [`libsvm`]: the LIBSVM text format (read and write);
 //! - [`ratings`]: `user,item,rating[,timestamp]` CSV (and MovieLens' tab and `::` styles);
 //! - [`minibatch`]: a compact versioned binary format and minibatch files in a directory;
+//! - [`partition`]: contiguous blocks per rank and a seeded train/test split;
+//! - [`synthetic`]: seeded Criteo-like and Netflix-like generators with planted models;
 
 pub mod libsvm;
 pub mod minibatch;
+pub mod partition;
 pub mod ratings;
+pub mod synthetic;
 
 pub use libsvm::{load_libsvm, read_libsvm, save_libsvm, write_libsvm};
 pub use minibatch::{
     Minibatch, MinibatchFiles, decode, encode, read_minibatches, write_minibatches,
 };
+pub use partition::block_range;
 pub use ratings::{LoadedRatings, load_ratings, read_ratings};
 
 use crate::error::{MlError, Result};
