@@ -8,9 +8,13 @@
 //! - [`minibatch`]: a compact versioned binary format and minibatch files in a directory;
 //! - [`partition`]: contiguous blocks per rank and a seeded train/test split;
 //! - [`synthetic`]: seeded Criteo-like and Netflix-like generators with planted models;
+//! - [`fetch`]: real datasets fetched at run time (heart_scale, MovieLens-100k);
+//! - [`named`]: one name or path to a [`Dataset`].
 
+pub mod fetch;
 pub mod libsvm;
 pub mod minibatch;
+pub mod named;
 pub mod partition;
 pub mod ratings;
 pub mod synthetic;
@@ -19,6 +23,7 @@ pub use libsvm::{load_libsvm, read_libsvm, save_libsvm, write_libsvm};
 pub use minibatch::{
     Minibatch, MinibatchFiles, decode, encode, read_minibatches, write_minibatches,
 };
+pub use named::{Dataset, by_name};
 pub use partition::block_range;
 pub use ratings::{LoadedRatings, load_ratings, read_ratings};
 
