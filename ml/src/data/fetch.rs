@@ -13,6 +13,7 @@ use std::fs::{self, File};
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::SparseDataset;
 use super::libsvm::load_libsvm;
@@ -54,9 +55,15 @@ pub fn heart_scale() -> Result<SparseDataset> {
 }
 
 /// Loads MovieLens-100k from the `neighbors` wheel, downloading it first if the cache
-/// does not have it. Ids are renumbered densely; the original ones are in the result.
+/// ([`data_dir`]) does not have it. Ids are renumbered densely; the original ones are in
+/// the result.
 pub fn movielens100k() -> Result<LoadedRatings> {
-    let wheel = neighbors_wheel()?;
+    movielens100k_in(&data_dir())
+}
+
+/// [`movielens100k`] with the wheel cached in `dir`.
+pub fn movielens100k_in(dir: &Path) -> Result<LoadedRatings> {
+    let wheel = neighbors_wheel_in(dir)?;
     let bytes = read_zip_member(&wheel, MOVIELENS_MEMBER)?;
     read_ratings(
         &bytes[..],
@@ -64,16 +71,21 @@ pub fn movielens100k() -> Result<LoadedRatings> {
     )
 }
 
-/// The path of the cached `neighbors` wheel, downloaded with `pip download` if missing.
-pub fn neighbors_wheel() -> Result<PathBuf> {
-    let dir = data_dir();
+/// The path of the `neighbors` wheel cached in `dir`, downloaded with `pip download` if
+/// missing.
+pub fn neighbors_wheel_in(dir: &Path) -> Result<PathBuf> {
     let wheel = dir.join(NEIGHBORS_WHEEL);
     if wheel.is_file() {
         return Ok(wheel);
     }
     // Download into a directory of our own and rename, so a concurrent reader never sees
-    // a half-written wheel.
-    let staging = dir.join(format!(".download-{}", std::process::id()));
+    // a half-written wheel (and concurrent downloads, even in one process, never mix).
+    static DOWNLOADS: AtomicUsize = AtomicUsize::new(0);
+    let staging = dir.join(format!(
+        ".download-{}-{}",
+        std::process::id(),
+        DOWNLOADS.fetch_add(1, Ordering::Relaxed)
+    ));
     fs::create_dir_all(&staging)
         .map_err(|e| MlError::io(format!("creating {}", staging.display()), e))?;
     let result = pip_download(&staging).and_then(|()| {
@@ -135,9 +147,28 @@ fn read_zip_member(path: &Path, member: &str) -> Result<Vec<u8>> {
     let file = File::open(path).map_err(|e| MlError::io(format!("opening {name}"), e))?;
     let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(corrupt)?;
     let mut entry = archive.by_name(member).map_err(corrupt)?;
-    let mut bytes = Vec::with_capacity(entry.size() as usize);
+    // The size is the archive's claim: trust it only up to a sane bound.
+    let mut bytes = Vec::with_capacity(entry.size().min(1 << 26) as usize);
     entry
         .read_to_end(&mut bytes)
         .map_err(|e| MlError::io(format!("inflating {member} from {name}"), e))?;
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_corrupt_cached_wheel_is_a_clear_error() {
+        let dir = std::env::temp_dir().join(format!("fccl-fetch-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(NEIGHBORS_WHEEL), b"not a zip").unwrap();
+        let e = movielens100k_in(&dir).unwrap_err().to_string();
+        assert!(
+            e.contains(NEIGHBORS_WHEEL) && e.contains("delete the file"),
+            "{e}"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
