@@ -1,7 +1,31 @@
 //! Datasets: labelled sparse rows and (user, item, rating) triples.
 //!
 //! Loaders, the binary minibatch format, partitioning and the synthetic generators live in
-//! the submodules and all produce these two types.
+//! the submodules and all produce these two types:
+//!
+//! - [`libsvm`]: the LIBSVM text format (read and write);
+//! - [`ratings`]: `user,item,rating[,timestamp]` CSV (and MovieLens' tab and `::` styles);
+//! - [`minibatch`]: a compact versioned binary format and minibatch files in a directory;
+//! - [`partition`]: contiguous blocks per rank and a seeded train/test split;
+//! - [`synthetic`]: seeded Criteo-like and Netflix-like generators with planted models;
+//! - [`fetch`]: real datasets fetched at run time (heart_scale, MovieLens-100k);
+//! - [`named`]: one name or path to a [`Dataset`].
+
+pub mod fetch;
+pub mod libsvm;
+pub mod minibatch;
+pub mod named;
+pub mod partition;
+pub mod ratings;
+pub mod synthetic;
+
+pub use libsvm::{load_libsvm, read_libsvm, save_libsvm, write_libsvm};
+pub use minibatch::{
+    Minibatch, MinibatchFiles, decode, encode, read_minibatches, write_minibatches,
+};
+pub use named::{Dataset, by_name};
+pub use partition::block_range;
+pub use ratings::{LoadedRatings, load_ratings, read_ratings};
 
 use crate::error::{MlError, Result};
 
@@ -110,6 +134,26 @@ impl SparseDataset {
     /// The number of stored (nonzero) values.
     pub fn nonzeros(&self) -> usize {
         self.indices.len()
+    }
+
+    /// Changes the number of features to `features`; refuses (and changes nothing) when a
+    /// stored index is not below it.
+    pub fn set_features(&mut self, features: usize) -> Result<()> {
+        if let Some(&max) = self.indices.iter().max()
+            && max as usize >= features
+        {
+            return Err(MlError::invalid(format!(
+                "feature index {max} is beyond the requested {features} features"
+            )));
+        }
+        self.features = features;
+        Ok(())
+    }
+
+    /// The feature indices of every row, concatenated (row `r`'s are those of
+    /// [`Self::row`]).
+    pub fn all_indices(&self) -> &[u32] {
+        &self.indices
     }
 
     /// A new dataset of the rows `rows` picks, in that order, with the same features.
