@@ -2,8 +2,8 @@
 //!
 //! - [`data`]: datasets (sparse rows, ratings), loaders, the binary minibatch format,
 //!   partitioning across ranks and seeded synthetic generators;
-//! - `model`: sparse logistic regression, biased matrix factorization, softmax regression;
-//! - `optim`: per-coordinate optimizers;
+//! - [`model`]: sparse logistic regression, biased matrix factorization, softmax regression;
+//! - [`optim`]: per-coordinate optimizers;
 //! - `compress`: f16/bf16 transport and top-k with error feedback;
 //! - `train`: synchronous allreduce, the parameter server, local SGD.
 //!
@@ -12,6 +12,10 @@
 
 pub mod data;
 mod error;
+pub mod model;
+pub mod optim;
 
 pub use error::{MlError, Result};
 pub use fccl_collectives::Communicator;
+pub use model::{Metrics, Model, SparseGradient};
+pub use optim::{AnyOptimizer, Optimizer, OptimizerKind};
