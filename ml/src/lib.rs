@@ -4,12 +4,13 @@
 //!   partitioning across ranks and seeded synthetic generators;
 //! - [`model`]: sparse logistic regression, biased matrix factorization, softmax regression;
 //! - [`optim`]: per-coordinate optimizers;
-//! - `compress`: f16/bf16 transport and top-k with error feedback;
+//! - [`compress`]: f16/bf16 transport and top-k with error feedback;
 //! - `train`: synchronous allreduce, the parameter server, local SGD.
 //!
 //! Everything here takes a [`fccl_collectives::Communicator`] and never builds one from a
 //! transport spec.
 
+pub mod compress;
 pub mod data;
 mod error;
 pub mod model;
