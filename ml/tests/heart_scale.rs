@@ -1,0 +1,91 @@
+//! The heart_scale oracle: full-batch training of L2 logistic regression reaches LIBLINEAR's
+//! `-s 0 -c 1` optimum.
+//!
+//! The reference (research/ml.md §9, `oracles/ref_lr.py`: Newton's method in numpy to a
+//! gradient norm of 5e-14) gives f* = 98.226800 and training accuracy 0.8370 on the 270 × 13
+//! heart_scale set. The file comes from Debian's `liblinear-tools`
+//! (`/usr/share/doc/liblinear-tools/examples/heart_scale`) or `FCCL_HEART_SCALE`; it is
+//! parsed here with a small local LIBSVM reader so this test depends on nothing but the
+//! model. Without the file the test says so and passes. The tolerance is 1e-5 relative
+//! (the brief asked for 1e-3; `f32` weights after 3000 Nesterov steps land within 1e-8).
+
+use fccl_ml::data::SparseDataset;
+use fccl_ml::model::SparseLogistic;
+use fccl_ml::{Model, Optimizer, OptimizerKind};
+
+const F_STAR: f64 = 98.2268;
+const ACCURACY: f64 = 0.837;
+
+/// Reads LIBSVM text (`label idx:val ...`, 1-based indices) into 13 features.
+fn parse(text: &str) -> SparseDataset {
+    let mut data = SparseDataset::new(13);
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let mut fields = line.split_whitespace();
+        let label: f32 = fields.next().unwrap().parse().unwrap();
+        let (mut idx, mut val) = (Vec::new(), Vec::new());
+        for pair in fields {
+            let (k, v) = pair.split_once(':').unwrap();
+            idx.push(k.parse::<u32>().unwrap() - 1);
+            val.push(v.parse::<f32>().unwrap());
+        }
+        data.push(label, &idx, &val).unwrap();
+    }
+    data
+}
+
+#[test]
+fn full_batch_training_reaches_the_liblinear_optimum() {
+    let path = std::env::var("FCCL_HEART_SCALE")
+        .unwrap_or_else(|_| "/usr/share/doc/liblinear-tools/examples/heart_scale".into());
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("skipped: {path} not found (apt-get install liblinear-tools)");
+        return;
+    };
+    let data = parse(&text);
+    assert_eq!(
+        (
+            data.len(),
+            data.labels().iter().filter(|&&l| l > 0.0).count()
+        ),
+        (270, 120)
+    );
+
+    let c = 1.0;
+    let model = SparseLogistic::liblinear(13, c, data.len()).unwrap();
+    model.validate(&data).unwrap();
+    let mut w = model.init(0);
+    // At w = 0 every row costs ln 2.
+    let at_zero = model.liblinear_objective(&w, &data, c);
+    assert!(
+        (at_zero - 270.0 * std::f64::consts::LN_2).abs() < 1e-9,
+        "{at_zero}"
+    );
+
+    let mut opt = OptimizerKind::Nesterov {
+        lr: 0.5,
+        momentum: 0.9,
+    }
+    .build(model.parameters());
+    for _ in 0..3000 {
+        let (g, _) = model.full_gradient(&w, &data);
+        opt.step_dense(&mut w, &g);
+    }
+
+    let f = model.liblinear_objective(&w, &data, c);
+    // The mean objective is LIBLINEAR's divided by C · N.
+    let mean = model.objective(&w, &data);
+    assert!(
+        (mean * c * data.len() as f64 - f).abs() < 1e-6 * f,
+        "{mean} vs {f}"
+    );
+    assert!(
+        (f - F_STAR).abs() <= 1e-5 * F_STAR,
+        "objective {f}, LIBLINEAR's optimum {F_STAR}"
+    );
+    let accuracy = model.evaluate(&w, &data).accuracy.unwrap();
+    assert!(
+        (accuracy - ACCURACY).abs() <= 1.0 / 270.0,
+        "train accuracy {accuracy}, reference {ACCURACY}"
+    );
+    eprintln!("heart_scale: objective {f:.6} (f* {F_STAR}), accuracy {accuracy:.4}");
+}
