@@ -31,6 +31,10 @@ ensure_tools() {
     # The C API's tests (ffi/tests/c.rs) compile C with `cc` and run one under valgrind.
     command -v cc >/dev/null 2>&1 || apt+=(gcc libc6-dev)
     command -v valgrind >/dev/null 2>&1 || apt+=(valgrind)
+    # The ML module's tests read heart_scale from Debian's liblinear-tools (MovieLens-100k
+    # they download themselves, with pip, into a cache).
+    [ -e /usr/share/doc/liblinear-tools/examples/heart_scale ] ||
+        [ -e /usr/share/doc/liblinear-tools/examples/heart_scale.gz ] || apt+=(liblinear-tools)
     if [ "${#apt[@]}" -gt 0 ]; then
         apt-get update
         DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt[@]}"

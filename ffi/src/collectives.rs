@@ -373,10 +373,10 @@ pub(crate) fn send(
     let peer = c.rank_arg("peer", peer)?;
     let user_tag = tag(user_tag)?;
     let data = Buf::new(buf, count, dt, "buf")?;
-    with_element!(dt, T => c.worker.submit(move |comm| Box::pin(async move {
-        comm.send(unsafe { data.slice::<T>() }, peer, user_tag).await?;
-        Ok(0)
-    })))
+    with_element!(dt, T => c.worker.submit_posted(move |comm| {
+        let send = comm.post_send(unsafe { data.slice::<T>() }, peer, user_tag)?;
+        Ok(Box::pin(async move { send.await.map(|()| 0) }))
+    }))
 }
 
 /// Receives the next message with `tag` from `peer` into `buf` (at most `count` elements);
@@ -393,7 +393,8 @@ pub(crate) fn recv(
     let peer = c.rank_arg("peer", peer)?;
     let user_tag = tag(user_tag)?;
     let data = Buf::new(buf, count, dt, "buf")?;
-    with_element!(dt, T => c.worker.submit(move |comm| Box::pin(async move {
-        comm.recv(unsafe { data.slice_mut::<T>() }, peer, user_tag).await
-    })))
+    with_element!(dt, T => c.worker.submit_posted(move |comm| {
+        let recv = comm.post_recv::<T>(peer, user_tag)?;
+        Ok(Box::pin(async move { recv.recv_into(unsafe { data.slice_mut::<T>() }).await }))
+    }))
 }

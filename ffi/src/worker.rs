@@ -5,7 +5,9 @@
 //! every rank must issue them in). A blocking call queues its operation and waits for its
 //! result; a non-blocking one returns at once with the [`Pending`] result in a request.
 //! So a communicator can have any number of outstanding operations, and they complete in
-//! issue order.
+//! issue order, except point-to-point messages: the queue only posts them (their place in
+//! their `(peer, tag)` order), and they finish on tasks of their own, so a receive posted
+//! before the matching send on every rank completes, as in MPI.
 //!
 //! A panic inside an operation poisons the communicator: that operation and every later one
 //! end with `FCCL_ERR_PANIC`.
@@ -21,7 +23,7 @@ use std::time::Duration;
 use fccl::{CommId, Communicator, Rank, Transport};
 use futures_util::FutureExt;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::error::{FCCL_ERR_INTERNAL, FCCL_ERR_REMOTE, Fail, panic_message};
 use crate::runtime::runtime;
@@ -48,6 +50,8 @@ enum Msg {
 pub(crate) struct Shared {
     panic: Mutex<Option<String>>,
     aborted: AtomicBool,
+    /// The tasks of posted messages, ended by an abort.
+    posted: Mutex<Vec<AbortHandle>>,
 }
 
 impl Shared {
@@ -171,6 +175,49 @@ impl Worker {
         }
     }
 
+    /// Queues `post`, which takes a message's place in its order (as
+    /// [`Communicator::post_recv`] does) and returns the future that finishes it. That future
+    /// runs on a task of its own, so later operations do not wait for it: a receive posted
+    /// before the matching send on every rank completes, as with `MPI_Irecv`.
+    pub(crate) fn submit_posted<T: Send + 'static>(
+        &self,
+        post: impl FnOnce(&mut Communicator) -> fccl::Result<OpFuture<'static, T>> + Send + 'static,
+    ) -> Result<Pending<T>, Fail> {
+        let (tx, rx) = sync_channel(1);
+        let shared = Arc::clone(&self.shared);
+        let rt = runtime()?;
+        self.submit(move |comm| {
+            let posted = post(comm);
+            Box::pin(async move {
+                match posted {
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                    Ok(future) => {
+                        let owner = Arc::clone(&shared);
+                        let task = rt.spawn(async move {
+                            match AssertUnwindSafe(future).catch_unwind().await {
+                                Ok(result) => {
+                                    let _ = tx.send(result);
+                                }
+                                Err(payload) => owner.poison(&panic_message(payload.as_ref())),
+                            }
+                        });
+                        let mut posted =
+                            shared.posted.lock().unwrap_or_else(PoisonError::into_inner);
+                        posted.retain(|t| !t.is_finished());
+                        posted.push(task.abort_handle());
+                    }
+                }
+                Ok(())
+            })
+        })?;
+        Ok(Pending {
+            rx,
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
     /// Waits for every queued operation, then leaves the job if this communicator owns the
     /// media. Later operations are refused.
     pub(crate) fn finalize(&self) -> Result<(), Fail> {
@@ -213,6 +260,14 @@ impl Worker {
         if let Some(task) = &task {
             task.abort();
         }
+        let posted = std::mem::take(
+            &mut *self
+                .shared
+                .posted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        posted.iter().for_each(AbortHandle::abort);
         let (media, id, owns) = (&self.media, self.id, self.owns_media);
         rt.block_on(async move {
             if let Some(task) = task {

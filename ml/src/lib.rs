@@ -15,6 +15,7 @@ pub mod data;
 mod error;
 pub mod model;
 pub mod optim;
+pub mod train;
 
 pub use error::{MlError, Result};
 pub use fccl_collectives::Communicator;

@@ -1,7 +1,8 @@
 /*
  * The C API's contract beyond the collectives' results: version macros, error strings,
  * the thread-local last error, job strings, NULL and bad arguments (refused, the
- * communicator still usable), in-place offsets, several outstanding requests, split,
+ * communicator still usable), in-place offsets, several outstanding requests, receives
+ * posted before the sends and a collective beside them, split,
  * finalize and abort.
  *
  *   ./api            checks that need no job
@@ -159,6 +160,23 @@ static void in_a_job(void) {
     }
     double sum_ranks = size * (size - 1) / 2.0;
     EXPECT(x[0][99] == sum_ranks && x[1][0] == size + sum_ranks && x[2][50] == 2 + size - 1);
+
+    /* Receives posted before any send, from both neighbours, stay pending through a
+     * barrier (operations after them do not wait for them); then the sends match them. */
+    int left = (rank + size - 1) % size, right = (rank + 1) % size;
+    int32_t from_left[3] = {-1, -1, -1}, from_right[3] = {-1, -1, -1};
+    int32_t to_left[3] = {rank, 10 * rank, 100 * rank}, to_right[3] = {-rank, 7, rank};
+    size_t n_left = 0, n_right = 0;
+    fccl_request *ring[4] = {NULL, NULL, NULL, NULL};
+    OK(fccl_irecv(from_left, 3, FCCL_INT32, left, 5, &n_left, comm, &ring[0]));
+    OK(fccl_irecv(from_right, 3, FCCL_INT32, right, 6, &n_right, comm, &ring[1]));
+    OK(fccl_barrier(comm));
+    OK(fccl_isend(to_right, 3, FCCL_INT32, right, 5, comm, &ring[2]));
+    OK(fccl_isend(to_left, 3, FCCL_INT32, left, 6, comm, &ring[3]));
+    for (int k = 3; k >= 0; k--) OK(fccl_wait(&ring[k]));
+    EXPECT(n_left == 3 && n_right == 3);
+    EXPECT(from_left[0] == -left && from_left[1] == 7 && from_left[2] == left);
+    EXPECT(from_right[0] == right && from_right[1] == 10 * right && from_right[2] == 100 * right);
 
     /* Split: even and odd ranks, the last rank out; keys reverse the order. */
     fccl_comm *half = (fccl_comm *)&size;
