@@ -6,7 +6,7 @@ use fccl_collectives::local;
 use fccl_ml::data::synthetic::{CriteoOptions, criteo};
 use fccl_ml::model::SparseLogistic;
 use fccl_ml::train::sync::epoch_order;
-use fccl_ml::train::{SyncConfig, train_sync};
+use fccl_ml::train::{Compression, SyncConfig, train_sync};
 use fccl_ml::{Model, Optimizer, OptimizerKind, SparseGradient};
 
 fn task() -> (SparseLogistic, fccl_ml::data::SparseDataset) {
@@ -25,6 +25,7 @@ const CONFIG: SyncConfig = SyncConfig {
     batch: 64,
     epochs: 2,
     seed: 11,
+    compression: Compression::None,
 };
 
 fn optimizer() -> OptimizerKind {

@@ -1,9 +1,15 @@
 //! Training loops over a communicator.
 //!
-//! - [`sync`]: synchronous data-parallel SGD, gradients summed by allreduce.
+//! - [`sync`]: synchronous data-parallel SGD, gradients summed by allreduce in the format
+//!   [`exchange`] picks (f32, f16, bf16, top-k);
+//! - [`local`]: local SGD, the models averaged every H steps.
 //!
-//! The parameter server and local SGD are still to come.
+//! The parameter server is still to come.
 
+pub mod exchange;
+pub mod local;
 pub mod sync;
 
+pub use exchange::{Compression, GradientExchange};
+pub use local::{LocalConfig, train_local};
 pub use sync::{SyncConfig, SyncStep, train_sync};

@@ -11,7 +11,8 @@
 //! permutation seeded by `(seed, e)`, cut into batches of `batch` rows (the last may be
 //! shorter), and rank `r` of `p` takes the `r`-th contiguous block of each batch. So `p`
 //! ranks take the same steps as one process with the same global batch and seed, up to the
-//! order of floating-point sums.
+//! order of floating-point sums (with [`Compression::None`]; the compressed formats of
+//! [`super::exchange`] change the arithmetic).
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -19,6 +20,7 @@ use rand::seq::SliceRandom;
 
 use fccl_collectives::{Communicator, ReduceOp};
 
+use super::exchange::{Compression, GradientExchange};
 use crate::data::block_range;
 use crate::error::{MlError, Result};
 use crate::model::{Model, SparseGradient, check_parameters};
@@ -33,6 +35,8 @@ pub struct SyncConfig {
     pub epochs: usize,
     /// Seeds the row order of every epoch.
     pub seed: u64,
+    /// The format gradients travel in.
+    pub compression: Compression,
 }
 
 /// What one step measured (the same on every rank).
@@ -44,6 +48,8 @@ pub struct SyncStep {
     pub rows: usize,
     /// The mean loss over the global minibatch, before the step.
     pub loss: f64,
+    /// The gradient bytes this rank sent.
+    pub bytes: usize,
 }
 
 /// The row order of `epoch`: a permutation of `0..n` seeded by `(seed, epoch)`.
@@ -79,9 +85,9 @@ pub async fn train_sync<M: Model>(
         )));
     }
     let n = model.examples(data);
+    let mut exchange = GradientExchange::new(config.compression, w.len(), size)?;
     let mut grad = SparseGradient::new();
-    // The dense gradient and, in its last element, the loss sum.
-    let mut reduced = vec![0f32; w.len() + 1];
+    let mut dense = vec![0f32; w.len()];
     for epoch in 0..config.epochs {
         let order = epoch_order(n, config.seed, epoch);
         for batch in order.chunks(config.batch) {
@@ -89,20 +95,21 @@ pub async fn train_sync<M: Model>(
                 .map(|r| &batch[r])
                 .unwrap_or(&[]);
             grad.clear();
-            let loss = model.gradient(w, data, mine, &mut grad);
-            reduced.fill(0.0);
-            grad.add_to_dense(&mut reduced[..w.len()]);
-            reduced[w.len()] = loss as f32;
-            comm.all_reduce(&mut reduced, ReduceOp::Sum).await?;
+            let mut loss = [model.gradient(w, data, mine, &mut grad)];
+            // This rank's share of the batch's mean gradient.
             let scale = 1.0 / batch.len() as f32;
-            let (g, loss) = reduced.split_at_mut(w.len());
-            g.iter_mut().for_each(|x| *x *= scale);
-            model.add_l2_dense(w, g);
-            optimizer.step_dense(w, g);
+            dense.fill(0.0);
+            grad.add_to_dense(&mut dense);
+            dense.iter_mut().for_each(|x| *x *= scale);
+            exchange.sum(comm, &mut dense).await?;
+            comm.all_reduce(&mut loss, ReduceOp::Sum).await?;
+            model.add_l2_dense(w, &mut dense);
+            optimizer.step_dense(w, &dense);
             let step = SyncStep {
                 epoch,
                 rows: batch.len(),
-                loss: f64::from(loss[0]) / batch.len() as f64,
+                loss: loss[0] / batch.len() as f64,
+                bytes: exchange.bytes_per_rank(),
             };
             on_step(&step, w);
         }
