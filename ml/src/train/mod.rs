@@ -2,14 +2,16 @@
 //!
 //! - [`sync`]: synchronous data-parallel SGD, gradients summed by allreduce in the format
 //!   [`exchange`] picks (f32, f16, bf16, top-k);
-//! - [`local`]: local SGD, the models averaged every H steps.
-//!
-//! The parameter server is still to come.
+//! - [`local`]: local SGD, the models averaged every H steps;
+//! - [`param_server`]: a Cirrus-style asynchronous parameter server with sparse pulls and
+//!   pushes.
 
 pub mod exchange;
 pub mod local;
+pub mod param_server;
 pub mod sync;
 
 pub use exchange::{Compression, GradientExchange};
 pub use local::{LocalConfig, train_local};
+pub use param_server::{PsConfig, PsReport, train_ps};
 pub use sync::{SyncConfig, SyncStep, train_sync};
