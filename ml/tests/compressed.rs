@@ -29,7 +29,8 @@ fn optimizer() -> OptimizerKind {
     "sgd:lr=1.0".parse().unwrap()
 }
 
-/// The final full-data loss of a 2-rank synchronous run, and the bytes per step.
+/// The final full-data loss of a 2-rank synchronous run, and rank 0's bytes in the last
+/// step.
 fn sync_run(compression: Compression) -> (f64, usize) {
     let (model, data) = task();
     let config = SyncConfig {
@@ -52,14 +53,17 @@ fn sync_run(compression: Compression) -> (f64, usize) {
             (model.evaluate(&w, data).loss, bytes)
         }
     });
-    assert_eq!(results[0], results[1], "the ranks disagree");
+    assert_eq!(results[0].0, results[1].0, "the ranks disagree");
     results[0]
 }
 
 #[test]
 fn half_precision_and_topk_end_near_the_f32_loss() {
-    let (f32_loss, f32_bytes) = sync_run(Compression::None);
+    let (f32_loss, _) = sync_run(Compression::None);
     let (model, data) = task();
+    // Uncompressed, these batches are sparse enough to travel as exact pairs; the
+    // compressed formats are dense, and measured against a dense f32 vector.
+    let f32_bytes = 4 * model.parameters();
     let start = model.evaluate(&model.init(1), &data).loss;
     assert!(
         f32_loss < 0.9 * start,

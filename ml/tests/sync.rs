@@ -1,6 +1,8 @@
 //! Synchronous data-parallel SGD at 1, 2 and 4 ranks (in-process ranks over the local
 //! transport) takes the same steps as a plain single-process minibatch SGD loop with the
-//! same global batch and seed, written out here without any communicator.
+//! same global batch and seed, written out here without any communicator: with dense
+//! exchanges (a small model, Adam, L2) and with sparse ones (a large model, plain SGD
+//! without L2, where a lazy sparse step equals the dense one).
 
 use fccl_collectives::local;
 use fccl_ml::data::synthetic::{CriteoOptions, criteo};
@@ -9,15 +11,35 @@ use fccl_ml::train::sync::epoch_order;
 use fccl_ml::train::{Compression, SyncConfig, train_sync};
 use fccl_ml::{Model, Optimizer, OptimizerKind, SparseGradient};
 
-fn task() -> (SparseLogistic, fccl_ml::data::SparseDataset) {
+/// The Criteo-like task with `2^bits` buckets; a dense case (few buckets: every batch's
+/// pairs would outweigh the dense vector) or a sparse one.
+#[derive(Clone, Copy)]
+struct Case {
+    bits: u32,
+    l2: f32,
+    optimizer: &'static str,
+}
+
+const DENSE: Case = Case {
+    bits: 8,
+    l2: 1e-3,
+    optimizer: "adam:lr=0.05",
+};
+const SPARSE: Case = Case {
+    bits: 14,
+    l2: 0.0,
+    optimizer: "sgd:lr=0.5",
+};
+
+fn task(case: Case) -> (SparseLogistic, fccl_ml::data::SparseDataset) {
     let planted = criteo(&CriteoOptions {
         rows: 600,
-        bits: 10,
+        bits: case.bits,
         seed: 7,
         ..CriteoOptions::default()
     })
     .unwrap();
-    let model = SparseLogistic::new(planted.data.features(), 1e-3, true).unwrap();
+    let model = SparseLogistic::new(planted.data.features(), case.l2, true).unwrap();
     (model, planted.data)
 }
 
@@ -28,15 +50,15 @@ const CONFIG: SyncConfig = SyncConfig {
     compression: Compression::None,
 };
 
-fn optimizer() -> OptimizerKind {
-    "adam:lr=0.05".parse().unwrap()
+fn optimizer(case: Case) -> OptimizerKind {
+    case.optimizer.parse().unwrap()
 }
 
 /// One process, the whole global batch at a time.
-fn single_process() -> (Vec<f32>, Vec<f64>) {
-    let (model, data) = task();
+fn single_process(case: Case) -> (Vec<f32>, Vec<f64>) {
+    let (model, data) = task(case);
     let mut w = model.init(3);
-    let mut opt = optimizer().build(model.parameters());
+    let mut opt = optimizer(case).build(model.parameters());
     let mut losses = Vec::new();
     for epoch in 0..CONFIG.epochs {
         for batch in epoch_order(data.len(), CONFIG.seed, epoch).chunks(CONFIG.batch) {
@@ -53,9 +75,18 @@ fn single_process() -> (Vec<f32>, Vec<f64>) {
 }
 
 #[test]
-fn data_parallel_steps_equal_single_process_steps() {
-    let (want, want_losses) = single_process();
-    let (model, data) = task();
+fn dense_data_parallel_steps_equal_single_process_steps() {
+    same_steps(DENSE, false);
+}
+
+#[test]
+fn sparse_data_parallel_steps_equal_single_process_steps() {
+    same_steps(SPARSE, true);
+}
+
+fn same_steps(case: Case, sparse: bool) {
+    let (want, want_losses) = single_process(case);
+    let (model, data) = task(case);
     let start = model.evaluate(&model.init(3), &data).loss;
     let end = model.evaluate(&want, &data).loss;
     assert!(
@@ -67,13 +98,17 @@ fn data_parallel_steps_equal_single_process_steps() {
             let (model, data) = (&model, &data);
             async move {
                 let mut w = model.init(3);
-                let mut opt = optimizer().build(model.parameters());
-                let mut losses = Vec::new();
+                let mut opt = optimizer(case).build(model.parameters());
+                let (mut losses, mut dense_bytes) = (Vec::new(), 0);
                 train_sync(&mut comm, model, data, &mut w, &mut opt, &CONFIG, |s, _| {
-                    losses.push(s.loss)
+                    losses.push(s.loss);
+                    dense_bytes += usize::from(s.bytes == 4 * model.parameters());
                 })
                 .await
                 .unwrap();
+                // Every step went the way the case expects.
+                let want = if sparse { 0 } else { losses.len() };
+                assert_eq!(dense_bytes, want, "{ranks} ranks: dense steps");
                 (w, losses)
             }
         });
@@ -98,12 +133,12 @@ fn data_parallel_steps_equal_single_process_steps() {
 
 #[test]
 fn a_batch_smaller_than_the_ranks_is_refused() {
-    let (model, data) = task();
+    let (model, data) = task(DENSE);
     let errors = local::run(4, |mut comm| {
         let (model, data) = (&model, &data);
         async move {
             let mut w = model.init(0);
-            let mut opt = optimizer().build(model.parameters());
+            let mut opt = optimizer(DENSE).build(model.parameters());
             let config = SyncConfig { batch: 3, ..CONFIG };
             train_sync(&mut comm, model, data, &mut w, &mut opt, &config, |_, _| {})
                 .await

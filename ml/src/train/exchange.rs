@@ -9,6 +9,10 @@
 //!   (`8k` bytes per rank) and keeps the rest in a residual (error feedback); the pairs of
 //!   every rank are added up.
 //!
+//! Uncompressed gradients that are sparse enough travel as exact (index, value) pairs
+//! instead ([`sum_sparse`]: a count allgather, then an allgather of the pairs padded to the
+//! longest, `8·max nnz` bytes per rank), merged in rank order on every rank.
+//!
 //! The compressed formats change the arithmetic, so they are held to the same final loss
 //! within a tolerance, not to the same weights.
 
@@ -20,6 +24,7 @@ use fccl_collectives::{Communicator, Element, ReduceOp};
 
 use crate::compress::{HalfFeedback, HalfFloat, TopK, decode};
 use crate::error::{MlError, Result};
+use crate::model::SparseGradient;
 
 /// The format gradients travel in.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -141,6 +146,27 @@ async fn topk_sum(comm: &mut Communicator, topk: &mut TopK, grad: &mut [f32]) ->
         grad[pair[0] as usize] += f32::from_bits(pair[1]);
     }
     Ok(())
+}
+
+/// The sum over the ranks of every rank's sparse `grad`, exactly (the values of an index
+/// added in rank order), on every rank.
+pub async fn sum_sparse(comm: &mut Communicator, grad: &SparseGradient) -> Result<SparseGradient> {
+    let mut counts = vec![0u64; comm.size()];
+    comm.all_gather(&[grad.len() as u64], &mut counts).await?;
+    let longest = counts.iter().copied().max().unwrap_or(0) as usize;
+    let mut mine = vec![NO_INDEX; 2 * longest];
+    for (slot, (j, v)) in grad.iter().enumerate() {
+        mine[2 * slot] = j;
+        mine[2 * slot + 1] = v.to_bits();
+    }
+    let mut all = vec![0u32; 2 * longest * comm.size()];
+    comm.all_gather(&mine, &mut all).await?;
+    let pairs = all
+        .chunks_exact(2)
+        .filter(|p| p[0] != NO_INDEX)
+        .map(|p| (p[0], f32::from_bits(p[1])))
+        .collect();
+    Ok(SparseGradient::from_pairs(pairs))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ pub mod local;
 pub mod param_server;
 pub mod sync;
 
-pub use exchange::{Compression, GradientExchange};
+pub use exchange::{Compression, GradientExchange, sum_sparse};
 pub use local::{LocalConfig, train_local};
 pub use param_server::{PsConfig, PsReport, train_ps};
 pub use sync::{SyncConfig, SyncStep, train_sync};

@@ -13,6 +13,12 @@
 //! ranks take the same steps as one process with the same global batch and seed, up to the
 //! order of floating-point sums (with [`Compression::None`]; the compressed formats of
 //! [`super::exchange`] change the arithmetic).
+//!
+//! Without compression, a step whose gradients are sparse enough (their (index, value)
+//! pairs over all ranks take fewer bytes than one dense vector: `8·Σnnz < 4d`) exchanges
+//! the pairs exactly instead and takes a sparse step: the global L2 term and the optimizer
+//! then touch only the coordinates the batch touched (lazy L2, lazy optimizer state), as a
+//! single process's sparse step would.
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -20,7 +26,7 @@ use rand::seq::SliceRandom;
 
 use fccl_collectives::{Communicator, ReduceOp};
 
-use super::exchange::{Compression, GradientExchange};
+use super::exchange::{Compression, GradientExchange, sum_sparse};
 use crate::data::block_range;
 use crate::error::{MlError, Result};
 use crate::model::{Model, SparseGradient, check_parameters};
@@ -95,21 +101,33 @@ pub async fn train_sync<M: Model>(
                 .map(|r| &batch[r])
                 .unwrap_or(&[]);
             grad.clear();
-            let mut loss = [model.gradient(w, data, mine, &mut grad)];
-            // This rank's share of the batch's mean gradient.
+            // The loss sum and the number of nonzero gradient entries, over the ranks.
+            let mut stats = [model.gradient(w, data, mine, &mut grad), grad.len() as f64];
+            comm.all_reduce(&mut stats, ReduceOp::Sum).await?;
             let scale = 1.0 / batch.len() as f32;
-            dense.fill(0.0);
-            grad.add_to_dense(&mut dense);
-            dense.iter_mut().for_each(|x| *x *= scale);
-            exchange.sum(comm, &mut dense).await?;
-            comm.all_reduce(&mut loss, ReduceOp::Sum).await?;
-            model.add_l2_dense(w, &mut dense);
-            optimizer.step_dense(w, &dense);
+            let sparse =
+                config.compression == Compression::None && 8.0 * stats[1] < 4.0 * w.len() as f64;
+            let bytes = if sparse {
+                let mut sum = sum_sparse(comm, &grad).await?;
+                sum.scale(scale);
+                model.add_l2_sparse(w, &mut sum);
+                optimizer.step_sparse(w, &sum);
+                8 * grad.len()
+            } else {
+                // This rank's share of the batch's mean gradient.
+                dense.fill(0.0);
+                grad.add_to_dense(&mut dense);
+                dense.iter_mut().for_each(|x| *x *= scale);
+                exchange.sum(comm, &mut dense).await?;
+                model.add_l2_dense(w, &mut dense);
+                optimizer.step_dense(w, &dense);
+                exchange.bytes_per_rank()
+            };
             let step = SyncStep {
                 epoch,
                 rows: batch.len(),
-                loss: loss[0] / batch.len() as f64,
-                bytes: exchange.bytes_per_rank(),
+                loss: stats[0] / batch.len() as f64,
+                bytes,
             };
             on_step(&step, w);
         }
