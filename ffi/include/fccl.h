@@ -309,15 +309,17 @@ fccl_result fccl_alltoall(const void *sendbuf,
                           fccl_comm *comm);
 
 /*
- All-to-all with a count per peer: the next `sendcounts[j]` elements of `sendbuf` go to rank `j`, and the `recvcounts[i]` elements from rank `i` are stored in turn in `recvbuf` (packed in rank order, no displacements). The count arrays (`size` entries each) are read during the call only. In place when `sendbuf == recvbuf`.
+ All-to-all with a count and a displacement per peer, as `MPI_Alltoallv`: the `sendcounts[j]` elements at `sendbuf + sdispls[j]` go to rank `j`, and the `recvcounts[i]` elements from rank `i` land at `recvbuf + rdispls[i]` (displacements in elements). NULL `sdispls` or `rdispls` means packed blocks in rank order. Receive blocks must not overlap each other. The four arrays (`size` entries each) are read during the call only. In place when `sendbuf == recvbuf` (the send blocks are read before anything is written).
 
  # Safety
  The buffers must hold the elements described, `comm` must be a live communicator.
  */
 fccl_result fccl_alltoallv(const void *sendbuf,
                            const size_t *sendcounts,
+                           const size_t *sdispls,
                            void *recvbuf,
                            const size_t *recvcounts,
+                           const size_t *rdispls,
                            fccl_datatype datatype,
                            fccl_comm *comm);
 
@@ -630,15 +632,17 @@ fccl_result fccl_ialltoall(const void *sendbuf,
                            fccl_request **request);
 
 /*
- Non-blocking `fccl_alltoallv`: all-to-all with a count per peer: the next `sendcounts[j]` elements of `sendbuf` go to rank `j`, and the `recvcounts[i]` elements from rank `i` are stored in turn in `recvbuf` (packed in rank order, no displacements). The count arrays (`size` entries each) are read during the call only. In place when `sendbuf == recvbuf`. Writes the request to `*request` on success.
+ Non-blocking `fccl_alltoallv`: all-to-all with a count and a displacement per peer, as `MPI_Alltoallv`: the `sendcounts[j]` elements at `sendbuf + sdispls[j]` go to rank `j`, and the `recvcounts[i]` elements from rank `i` land at `recvbuf + rdispls[i]` (displacements in elements). NULL `sdispls` or `rdispls` means packed blocks in rank order. Receive blocks must not overlap each other. The four arrays (`size` entries each) are read during the call only. In place when `sendbuf == recvbuf` (the send blocks are read before anything is written). Writes the request to `*request` on success.
 
  # Safety
  As `fccl_alltoallv`, and the buffers (and `received`) stay valid until the request is done; `request` must be writable.
  */
 fccl_result fccl_ialltoallv(const void *sendbuf,
                             const size_t *sendcounts,
+                            const size_t *sdispls,
                             void *recvbuf,
                             const size_t *recvcounts,
+                            const size_t *rdispls,
                             fccl_datatype datatype,
                             fccl_comm *comm,
                             fccl_request **request);

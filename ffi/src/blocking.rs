@@ -122,7 +122,7 @@ pub unsafe extern "C" fn fccl_alltoall(
     })
 }
 
-/// All-to-all with a count per peer: the next `sendcounts[j]` elements of `sendbuf` go to rank `j`, and the `recvcounts[i]` elements from rank `i` are stored in turn in `recvbuf` (packed in rank order, no displacements). The count arrays (`size` entries each) are read during the call only. In place when `sendbuf == recvbuf`.
+/// All-to-all with a count and a displacement per peer, as `MPI_Alltoallv`: the `sendcounts[j]` elements at `sendbuf + sdispls[j]` go to rank `j`, and the `recvcounts[i]` elements from rank `i` land at `recvbuf + rdispls[i]` (displacements in elements). NULL `sdispls` or `rdispls` means packed blocks in rank order. Receive blocks must not overlap each other. The four arrays (`size` entries each) are read during the call only. In place when `sendbuf == recvbuf` (the send blocks are read before anything is written).
 ///
 /// # Safety
 /// The buffers must hold the elements described, `comm` must be a live communicator.
@@ -130,13 +130,17 @@ pub unsafe extern "C" fn fccl_alltoall(
 pub unsafe extern "C" fn fccl_alltoallv(
     sendbuf: *const c_void,
     sendcounts: *const usize,
+    sdispls: *const usize,
     recvbuf: *mut c_void,
     recvcounts: *const usize,
+    rdispls: *const usize,
     datatype: fccl_datatype,
     comm: *mut fccl_comm,
 ) -> fccl_result {
     run_blocking(comm, std::ptr::null_mut(), |c| {
-        collectives::alltoallv(c, sendbuf, sendcounts, recvbuf, recvcounts, datatype)
+        collectives::alltoallv(
+            c, sendbuf, sendcounts, sdispls, recvbuf, recvcounts, rdispls, datatype,
+        )
     })
 }
 

@@ -12,6 +12,7 @@ use std::ffi::{c_int, c_void};
 
 use crate::buffers::Buf;
 use crate::comm::fccl_comm;
+use crate::displacements::Blocks;
 use crate::error::Fail;
 use crate::types::{data_type, fccl_datatype, fccl_redop, reduce_op, with_element};
 use crate::worker::Pending;
@@ -194,47 +195,42 @@ pub(crate) fn alltoall(
     })))
 }
 
-/// Reads `n` counts from `counts` (named `what`) and their sum.
-fn counts(counts: *const usize, n: usize, what: &str) -> Result<(Vec<usize>, usize), Fail> {
-    if counts.is_null() {
-        return Err(Fail::invalid(format!("{what} is NULL")));
-    }
-    // SAFETY: non-null; the caller promises `size` counts.
-    let v = unsafe { std::slice::from_raw_parts(counts, n) }.to_vec();
-    let sum = v
-        .iter()
-        .try_fold(0usize, |s, &x| s.checked_add(x))
-        .ok_or_else(|| Fail::invalid(format!("{what} add up past the address space")))?;
-    Ok((v, sum))
-}
-
-/// All-to-all with a count per peer: the next `sendcounts[j]` elements of `sendbuf` go to
-/// rank `j`; `recvcounts[i]` elements from rank `i` are stored in turn in `recvbuf`.
+/// All-to-all with a count and a displacement per peer (MPI's `MPI_Alltoallv`):
+/// `sendcounts[j]` elements at `sendbuf + sdispls[j]` go to rank `j`, and the
+/// `recvcounts[i]` elements from rank `i` land at `recvbuf + rdispls[i]`. NULL
+/// displacements mean packed blocks in rank order. Receive blocks must not overlap.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn alltoallv(
     c: &fccl_comm,
     sendbuf: *const c_void,
     sendcounts: *const usize,
+    sdispls: *const usize,
     recvbuf: *mut c_void,
     recvcounts: *const usize,
+    rdispls: *const usize,
     dtype: fccl_datatype,
 ) -> Result<Started, Fail> {
     let dt = data_type(dtype)?;
-    let (scounts, stotal) = counts(sendcounts, c.size, "sendcounts")?;
-    let (rcounts, rtotal) = counts(recvcounts, c.size, "recvcounts")?;
-    let send = Buf::new(sendbuf, stotal, dt, "sendbuf")?;
-    let recv = Buf::new(recvbuf, rtotal, dt, "recvbuf")?;
+    // SAFETY: the caller promises `size` entries behind each non-null array.
+    let sends = unsafe { Blocks::read(sendcounts, sdispls, c.size, "send") }?;
+    let recvs = unsafe { Blocks::read(recvcounts, rdispls, c.size, "recv") }?;
+    recvs.disjoint("recv")?;
+    let send = Buf::new(sendbuf, sends.extent, dt, "sendbuf")?;
+    let recv = Buf::new(recvbuf, recvs.extent, dt, "recvbuf")?;
     let in_place = Buf::in_place(&send, &recv, recv.at(0))?;
+    let direct = !in_place && sends.is_packed() && recvs.is_packed();
     with_element!(dt, T => c.worker.submit(move |comm| Box::pin(async move {
-        let r = if in_place {
-            let all = unsafe { send.slice::<T>() }.to_vec();
+        let s = unsafe { send.slice::<T>() };
+        if direct {
             let r = unsafe { recv.slice_mut::<T>() };
-            comm.all_to_all_v(&all, &scounts, r, &rcounts).await
+            comm.all_to_all_v(s, &sends.counts, r, &recvs.counts).await?;
         } else {
-            let s = unsafe { send.slice::<T>() };
-            let r = unsafe { recv.slice_mut::<T>() };
-            comm.all_to_all_v(s, &scounts, r, &rcounts).await
-        };
-        r.map(|()| 0)
+            let packed = sends.pack(s);
+            let mut got = vec![<T as bytemuck::Zeroable>::zeroed(); recvs.total];
+            comm.all_to_all_v(&packed, &sends.counts, &mut got, &recvs.counts).await?;
+            recvs.unpack(&got, unsafe { recv.slice_mut::<T>() });
+        }
+        Ok(0)
     })))
 }
 

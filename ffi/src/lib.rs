@@ -14,6 +14,7 @@ pub mod blocking;
 pub(crate) mod buffers;
 pub(crate) mod collectives;
 pub mod comm;
+pub(crate) mod displacements;
 pub mod error;
 pub mod job;
 pub mod nonblocking;

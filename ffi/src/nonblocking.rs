@@ -129,7 +129,7 @@ pub unsafe extern "C" fn fccl_ialltoall(
     })
 }
 
-/// Non-blocking `fccl_alltoallv`: all-to-all with a count per peer: the next `sendcounts[j]` elements of `sendbuf` go to rank `j`, and the `recvcounts[i]` elements from rank `i` are stored in turn in `recvbuf` (packed in rank order, no displacements). The count arrays (`size` entries each) are read during the call only. In place when `sendbuf == recvbuf`. Writes the request to `*request` on success.
+/// Non-blocking `fccl_alltoallv`: all-to-all with a count and a displacement per peer, as `MPI_Alltoallv`: the `sendcounts[j]` elements at `sendbuf + sdispls[j]` go to rank `j`, and the `recvcounts[i]` elements from rank `i` land at `recvbuf + rdispls[i]` (displacements in elements). NULL `sdispls` or `rdispls` means packed blocks in rank order. Receive blocks must not overlap each other. The four arrays (`size` entries each) are read during the call only. In place when `sendbuf == recvbuf` (the send blocks are read before anything is written). Writes the request to `*request` on success.
 ///
 /// # Safety
 /// As `fccl_alltoallv`, and the buffers (and `received`) stay valid until the request is done; `request` must be writable.
@@ -137,14 +137,18 @@ pub unsafe extern "C" fn fccl_ialltoall(
 pub unsafe extern "C" fn fccl_ialltoallv(
     sendbuf: *const c_void,
     sendcounts: *const usize,
+    sdispls: *const usize,
     recvbuf: *mut c_void,
     recvcounts: *const usize,
+    rdispls: *const usize,
     datatype: fccl_datatype,
     comm: *mut fccl_comm,
     request: *mut *mut fccl_request,
 ) -> fccl_result {
     issue(comm, request, std::ptr::null_mut(), |c| {
-        collectives::alltoallv(c, sendbuf, sendcounts, recvbuf, recvcounts, datatype)
+        collectives::alltoallv(
+            c, sendbuf, sendcounts, sdispls, recvbuf, recvcounts, rdispls, datatype,
+        )
     })
 }
 

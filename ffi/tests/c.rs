@@ -99,12 +99,11 @@ fn valgrind_finds_no_leaks_or_invalid_accesses() {
         "--show-leak-kinds=definite,indirect".as_ref(),
         "--errors-for-leak-kinds=definite,indirect".as_ref(),
         exe.as_os_str(),
-        "small".as_ref(),
     ];
-    let done = fccl_run(2, &args, LIMIT);
+    let done = fccl_run(4, &args, LIMIT);
     must_pass(&done, "conformance under valgrind");
     assert!(
-        done.stdout.contains("[1] rank 1: conformance: "),
+        done.stdout.contains("[3] rank 3: conformance: "),
         "{done:?}"
     );
     assert!(!done.stderr.contains("Invalid read"), "{done:?}");

@@ -127,7 +127,11 @@ static void in_a_job(void) {
     INVALID(fccl_broadcast(a, a, 4, FCCL_INT32, size, comm));
     INVALID(fccl_reduce(a, a, 4, FCCL_INT32, FCCL_SUM, -1, comm));
     INVALID(fccl_send(a, 1, FCCL_INT32, 0, -5, comm));
-    INVALID(fccl_alltoallv(a, NULL, b, NULL, FCCL_INT32, comm));
+    INVALID(fccl_alltoallv(a, NULL, NULL, b, NULL, NULL, FCCL_INT32, comm));
+    /* receive blocks that overlap: every rank's block starts at element 0 */
+    size_t ones[64], zeros[64] = {0};
+    for (int j = 0; j < size; j++) ones[j] = 1;
+    if (size > 1 && size <= 8) INVALID(fccl_alltoallv(a, ones, NULL, b, ones, zeros, FCCL_INT32, comm));
     /* allgather in place is sendbuf == recvbuf + rank * count; any other overlap is not */
     int32_t *g = calloc((size_t)size * 2, sizeof *g);
     INVALID(fccl_allgather(g + ((rank + 1) % size) * 2 + 1, g, 2, FCCL_INT32, comm));

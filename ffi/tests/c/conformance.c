@@ -327,10 +327,35 @@ static void movements(int dt, size_t count) {
     void *vs = alloc(stotal, dt), *vr = alloc(rtotal, dt);
     for (int j = 0, k = 0; j < size; j++)
         for (size_t i = 0; i < scounts[j]; i++) put(dt, vs, (size_t)k++, value(dt, rank, 100 * (size_t)j + i));
-    COLL(alltoallv, vs, scounts, vr, rcounts, dt);
+    COLL(alltoallv, vs, scounts, NULL, vr, rcounts, NULL, dt);
     for (int r = 0, k = 0; r < size; r++)
         for (size_t i = 0; i < rcounts[r]; i++, k++)
             expect("alltoallv", dt, -1, vr, (size_t)k, value(dt, r, 100 * (size_t)rank + i));
+    free(vs);
+    free(vr);
+
+    /* alltoallv with displacements: the blocks in reverse rank order, one element apart on
+       the send side and two on the receive side; the gaps must keep their sentinel */
+    size_t sdispls[64], rdispls[64], sext = 0, rext = 0;
+    for (int j = size - 1; j >= 0; j--) {
+        sdispls[j] = sext;
+        sext += scounts[j] + 1;
+        rdispls[j] = rext;
+        rext += rcounts[j] + 2;
+    }
+    vs = alloc(sext, dt);
+    vr = alloc(rext, dt);
+    for (size_t k = 0; k < rext; k++) put(dt, vr, k, 77);
+    for (int j = 0; j < size; j++)
+        for (size_t i = 0; i < scounts[j]; i++)
+            put(dt, vs, sdispls[j] + i, value(dt, rank, 100 * (size_t)j + i));
+    COLL(alltoallv, vs, scounts, sdispls, vr, rcounts, rdispls, dt);
+    for (int r = 0; r < size; r++) {
+        for (size_t i = 0; i < rcounts[r]; i++)
+            expect("alltoallv displs", dt, -1, vr, rdispls[r] + i, value(dt, r, 100 * (size_t)rank + i));
+        expect("alltoallv gap", dt, -1, vr, rdispls[r] + rcounts[r], 77);
+        expect("alltoallv gap", dt, -1, vr, rdispls[r] + rcounts[r] + 1, 77);
+    }
     free(vs);
     free(vr);
 
