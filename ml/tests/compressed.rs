@@ -38,6 +38,7 @@ fn sync_run(compression: Compression) -> (f64, usize) {
         epochs: 3,
         seed: 2,
         compression,
+        ..SyncConfig::default()
     };
     let results = local::run(2, |mut comm| {
         let (model, data, config) = (&model, &data, &config);
@@ -45,9 +46,15 @@ fn sync_run(compression: Compression) -> (f64, usize) {
             let mut w = model.init(1);
             let mut opt = optimizer().build(model.parameters());
             let mut bytes = 0;
-            train_sync(&mut comm, model, data, &mut w, &mut opt, config, |s, _| {
-                bytes = s.bytes
-            })
+            train_sync(
+                &mut comm,
+                model,
+                data,
+                &mut w,
+                &mut opt,
+                config,
+                |s, _, _| bytes = s.bytes,
+            )
             .await
             .unwrap();
             (model.evaluate(&w, data).loss, bytes)
@@ -105,15 +112,9 @@ fn local_sgd_ends_with_equal_weights_near_the_synchronous_loss() {
             let mut w = model.init(1);
             let mut opt = optimizer().build(model.parameters());
             let mut rounds = 0;
-            train_local(
-                &mut comm,
-                model,
-                data,
-                &mut w,
-                &mut opt,
-                config,
-                |_, _, _| rounds += 1,
-            )
+            train_local(&mut comm, model, data, &mut w, &mut opt, config, |_, _| {
+                rounds += 1
+            })
             .await
             .unwrap();
             (w, rounds)

@@ -92,6 +92,7 @@ fn synchronous_training_on_two_ranks_reaches_the_liblinear_optimum() {
         epochs: 3000,
         seed: 0,
         compression: Compression::None,
+        ..SyncConfig::default()
     };
     let weights = fccl_collectives::local::run(2, |mut comm| {
         let (model, data, config) = (&model, &data, &config);
@@ -102,9 +103,17 @@ fn synchronous_training_on_two_ranks_reaches_the_liblinear_optimum() {
                 momentum: 0.9,
             }
             .build(model.parameters());
-            train_sync(&mut comm, model, data, &mut w, &mut opt, config, |_, _| {})
-                .await
-                .unwrap();
+            train_sync(
+                &mut comm,
+                model,
+                data,
+                &mut w,
+                &mut opt,
+                config,
+                |_, _, _| {},
+            )
+            .await
+            .unwrap();
             w
         }
     });

@@ -31,15 +31,24 @@ fn sync_loss() -> f64 {
         epochs: 3,
         seed: 2,
         compression: Compression::None,
+        ..SyncConfig::default()
     };
     let losses = local::run(2, |mut comm| {
         let (model, data, config) = (&model, &data, &config);
         async move {
             let mut w = model.init(1);
             let mut opt = optimizer().build(model.parameters());
-            train_sync(&mut comm, model, data, &mut w, &mut opt, config, |_, _| {})
-                .await
-                .unwrap();
+            train_sync(
+                &mut comm,
+                model,
+                data,
+                &mut w,
+                &mut opt,
+                config,
+                |_, _, _| {},
+            )
+            .await
+            .unwrap();
             model.evaluate(&w, data).loss
         }
     });

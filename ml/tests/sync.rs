@@ -8,7 +8,7 @@ use fccl_collectives::local;
 use fccl_ml::data::synthetic::{CriteoOptions, criteo};
 use fccl_ml::model::SparseLogistic;
 use fccl_ml::train::sync::epoch_order;
-use fccl_ml::train::{Compression, SyncConfig, train_sync};
+use fccl_ml::train::{Compression, Progress, SyncConfig, train_sync};
 use fccl_ml::{Model, Optimizer, OptimizerKind, SparseGradient};
 
 /// The Criteo-like task with `2^bits` buckets; a dense case (few buckets: every batch's
@@ -48,6 +48,8 @@ const CONFIG: SyncConfig = SyncConfig {
     epochs: 2,
     seed: 11,
     compression: Compression::None,
+    start: Progress { epoch: 0, step: 0 },
+    stop_at: None,
 };
 
 fn optimizer(case: Case) -> OptimizerKind {
@@ -100,10 +102,18 @@ fn same_steps(case: Case, sparse: bool) {
                 let mut w = model.init(3);
                 let mut opt = optimizer(case).build(model.parameters());
                 let (mut losses, mut dense_bytes) = (Vec::new(), 0);
-                train_sync(&mut comm, model, data, &mut w, &mut opt, &CONFIG, |s, _| {
-                    losses.push(s.loss);
-                    dense_bytes += usize::from(s.bytes == 4 * model.parameters());
-                })
+                train_sync(
+                    &mut comm,
+                    model,
+                    data,
+                    &mut w,
+                    &mut opt,
+                    &CONFIG,
+                    |s, _, _| {
+                        losses.push(s.loss);
+                        dense_bytes += usize::from(s.bytes == 4 * model.parameters());
+                    },
+                )
                 .await
                 .unwrap();
                 // Every step went the way the case expects.
@@ -140,10 +150,18 @@ fn a_batch_smaller_than_the_ranks_is_refused() {
             let mut w = model.init(0);
             let mut opt = optimizer(DENSE).build(model.parameters());
             let config = SyncConfig { batch: 3, ..CONFIG };
-            train_sync(&mut comm, model, data, &mut w, &mut opt, &config, |_, _| {})
-                .await
-                .unwrap_err()
-                .to_string()
+            train_sync(
+                &mut comm,
+                model,
+                data,
+                &mut w,
+                &mut opt,
+                &config,
+                |_, _, _| {},
+            )
+            .await
+            .unwrap_err()
+            .to_string()
         }
     });
     assert!(

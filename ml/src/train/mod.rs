@@ -4,14 +4,17 @@
 //!   [`exchange`] picks (f32, f16, bf16, top-k);
 //! - [`local`]: local SGD, the models averaged every H steps;
 //! - [`param_server`]: a Cirrus-style asynchronous parameter server with sparse pulls and
-//!   pushes.
+//!   pushes;
+//! - [`checkpoint`]: saving and resuming a run.
 
+pub mod checkpoint;
 pub mod exchange;
 pub mod local;
 pub mod param_server;
 pub mod sync;
 
+pub use checkpoint::Checkpoint;
 pub use exchange::{Compression, GradientExchange, sum_sparse};
-pub use local::{LocalConfig, train_local};
+pub use local::{LocalConfig, LocalRound, train_local};
 pub use param_server::{PsConfig, PsReport, train_ps};
-pub use sync::{SyncConfig, SyncStep, train_sync};
+pub use sync::{Progress, SyncConfig, SyncStep, train_sync};
