@@ -16,6 +16,7 @@ mod error;
 pub mod model;
 pub mod optim;
 pub mod train;
+pub mod trainer;
 
 pub use error::{MlError, Result};
 pub use fccl_collectives::Communicator;

@@ -27,7 +27,7 @@ use crate::error::{MlError, Result};
 use crate::model::SparseGradient;
 
 /// The format gradients travel in.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Compression {
     /// Dense `f32`.
     None,
