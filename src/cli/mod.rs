@@ -7,6 +7,7 @@ mod plot;
 mod rendezvous;
 mod run;
 mod run_lambda;
+mod train;
 mod worker;
 
 use std::process::ExitCode;
@@ -33,6 +34,8 @@ enum Command {
     Job(job::JobArgs),
     /// Draw the JSON of `fccl bench` runs (time and bus bandwidth against size) as SVG.
     Plot(plot::PlotArgs),
+    /// Train a model on N ranks (synchronous SGD, a parameter server or local SGD).
+    Train(train::TrainArgs),
     /// Serve one rank of a built-in job per invocation, as an AWS Lambda function's handler
     /// (what `fccl run --launcher lambda` invokes).
     Worker(worker::WorkerArgs),
@@ -52,6 +55,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Rendezvous(args) => rendezvous::main(args),
         Command::Job(args) => job::main(args),
         Command::Plot(args) => plot::main(args),
+        Command::Train(args) => train::main(args),
         Command::Worker(args) => worker::main(args),
     }
 }

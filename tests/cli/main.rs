@@ -6,3 +6,4 @@ mod job;
 mod rendezvous;
 mod run;
 mod support;
+mod train;

@@ -228,12 +228,11 @@ impl<'a, M: Model> Trainer<'a, M> {
                 totals.add(1, step.rows, step.loss, step.bytes);
                 totals.compute += step.compute;
                 totals.communicate += step.communicate;
-                on_event(TrainEvent::Step {
-                    done: done_at(step.progress),
-                    total,
-                });
+                let done = done_at(step.progress);
+                on_event(TrainEvent::Step { done, total });
                 let epoch_end = step.progress.step as u64 == per_epoch;
-                if lead && due(spec.eval_every, totals.updates, epoch_end) {
+                // The last step's evaluation is the final report's.
+                if lead && done < total && due(spec.eval_every, totals.updates, epoch_end) {
                     let report = scene.report(totals, w, epochs_at(step.progress));
                     on_event(TrainEvent::Report(&report));
                 }
@@ -304,7 +303,7 @@ impl<'a, M: Model> Trainer<'a, M> {
                     done: totals.updates,
                     total,
                 });
-                if lead && totals.updates >= last_report + every {
+                if lead && totals.updates < total && totals.updates >= last_report + every {
                     last_report = totals.updates;
                     let epoch = totals.updates as f64 / per_epoch as f64;
                     let report = scene.report(totals, w, epoch);
