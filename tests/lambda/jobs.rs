@@ -1,4 +1,5 @@
-//! Jobs that succeed: allreduce across four functions over tcp, memcached and SQS.
+//! Jobs that succeed: allreduce across four functions over tcp, memcached and SQS, and
+//! training across two.
 
 use std::time::Duration;
 
@@ -98,6 +99,64 @@ fn allreduce_across_four_functions_over_memcached() {
         return;
     };
     allreduce_on_four_functions(&emulator, &format!("memcached://{addr}"), "memcached");
+}
+
+/// `fccl train` as a built-in job: two functions train synchronously over tcp, and rank 0
+/// returns the JSON lines, the last one final.
+#[test]
+fn training_across_two_functions_over_tcp() {
+    let Some(emulator) = Emulator::start(2, &[]) else {
+        return;
+    };
+    let (_server, addr) = rendezvous();
+    let train = [
+        "train",
+        "--model",
+        "lr",
+        "--data",
+        "synthetic:criteo?rows=2000&bits=10",
+        "--epochs",
+        "2",
+        "--batch",
+        "100",
+        "--optimizer",
+        "adam:lr=0.05",
+        "--json",
+        "-",
+    ];
+    let transport = format!("tcp://{addr}");
+    let done = run(
+        &mut launch(&emulator.endpoint(), 2, &transport, &[], &train),
+        LIMIT,
+    );
+    assert!(
+        done.status.success(),
+        "{done:?}\nemulator:\n{}",
+        emulator.log()
+    );
+    let records: Vec<serde_json::Value> = done
+        .stdout
+        .lines()
+        .map(|l| {
+            let json = l
+                .strip_prefix("[0] ")
+                .unwrap_or_else(|| panic!("not rank 0's: {l}"));
+            serde_json::from_str(json).expect("a JSON record")
+        })
+        .collect();
+    assert_eq!(records.len(), 2, "{done:?}");
+    let last = &records[1];
+    assert_eq!(
+        (&last["final"], &last["finished"]),
+        (&true.into(), &true.into())
+    );
+    assert_eq!(
+        (&last["ranks"], &last["updates"]),
+        (&2.into(), &32.into()),
+        "{last}"
+    );
+    assert!(last["accuracy"].as_f64().unwrap() > 0.5, "{last}");
+    assert!(done.stderr.contains("2 ranks: 2 succeeded"), "{done:?}");
 }
 
 /// Over SQS queues (moto's look-alike): the functions' keys come from their environment,

@@ -24,6 +24,7 @@ use fccl_ml::train::Compression;
 use fccl_ml::trainer::{Mode, ModelKind, Report, TrainSpec, train};
 
 use super::fail;
+use super::output::Captured;
 use output::TrainOutput;
 
 /// The exit code of a run that the time limit stopped (its checkpoint resumes it).
@@ -115,7 +116,7 @@ pub(crate) struct TrainArgs {
 
 impl TrainArgs {
     /// The run these arguments describe, checked.
-    fn spec(&self) -> Result<TrainSpec, String> {
+    pub(in crate::cli) fn spec(&self) -> Result<TrainSpec, String> {
         let time_limit = match self.time_limit {
             None => None,
             Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s)),
@@ -247,15 +248,8 @@ fn train_rank(args: &TrainArgs, spec: &TrainSpec, job: &JobSpec, rank: usize) ->
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
     let last = runtime.block_on(async {
-        let mut comm = fccl::connect(job, rank).await.map_err(|e| e.to_string())?;
-        if let Some(t) = args.timeout_ms.map(Duration::from_millis) {
-            comm.set_timeout(t);
-        }
-        let last = train(&mut comm, spec, |event| output.event(event)).await;
-        // Leave together: a rank that exits while peers still talk to it would reset
-        // their connections.
-        let _ = comm.close().await;
-        last.map_err(|e| e.to_string())
+        let comm = fccl::connect(job, rank).await.map_err(|e| e.to_string())?;
+        train_joined(comm, args, spec, &mut output).await
     });
     let finished = output.finish();
     match last {
@@ -263,4 +257,46 @@ fn train_rank(args: &TrainArgs, spec: &TrainSpec, job: &JobSpec, rank: usize) ->
         Ok(_) if finished.is_err() => fail(finished.unwrap_err()),
         Ok(last) => verdict(&last),
     }
+}
+
+/// Trains `spec` on `comm`, a communicator of a job just joined, reporting to `output`;
+/// leaves the job after.
+async fn train_joined(
+    mut comm: fccl::Communicator,
+    args: &TrainArgs,
+    spec: &TrainSpec,
+    output: &mut TrainOutput,
+) -> Result<Report, String> {
+    if let Some(t) = args.timeout_ms.map(Duration::from_millis) {
+        comm.set_timeout(t);
+    }
+    let last = train(&mut comm, spec, |event| output.event(event)).await;
+    // Leave together: a rank that exits while peers still talk to it would reset their
+    // connections.
+    let _ = comm.close().await;
+    last.map_err(|e| e.to_string())
+}
+
+/// `fccl train` as one rank in a function that has `left` before its deadline: the run
+/// stops in time to report (as `--time-limit` does; its checkpoint, on storage the next
+/// invocation sees, resumes it); rank 0's lines (or JSON lines, with `--json -`) are the
+/// output.
+pub(super) async fn train_in_function(
+    args: &TrainArgs,
+    comm: fccl::Communicator,
+    left: Duration,
+    captured: Captured,
+) -> Result<String, String> {
+    let mut spec = args.spec()?;
+    // Keep time for the final evaluation and the checkpoint.
+    let budget = left.mul_f64(0.9);
+    spec.time_limit = Some(spec.time_limit.map_or(budget, |t| t.min(budget)));
+    let mut output = if comm.rank() == 0 {
+        TrainOutput::captured(captured.clone(), args.json.as_deref() == Some("-".as_ref()))
+    } else {
+        TrainOutput::quiet()
+    };
+    let last = train_joined(comm, args, &spec, &mut output).await;
+    let _ = output.finish();
+    last.map(|_| captured.text())
 }

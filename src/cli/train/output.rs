@@ -8,6 +8,8 @@ use std::path::Path;
 use fccl_ml::trainer::{Report, TrainEvent};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::cli::output::Captured;
+
 /// The sinks of one run. Write errors are kept and reported at the end, so that a closed
 /// pipe does not stop the ranks mid-step.
 pub(super) struct TrainOutput {
@@ -59,6 +61,23 @@ impl TrainOutput {
         TrainOutput {
             lines: None,
             json: None,
+            progress: None,
+            error: None,
+        }
+    }
+
+    /// Sinks that keep what would go to stdout in `captured`: the lines, or with
+    /// `json_lines` the JSON lines instead. No progress bar.
+    pub(super) fn captured(captured: Captured, json_lines: bool) -> TrainOutput {
+        let sink: Box<dyn Write + Send> = Box::new(captured);
+        let (lines, json) = if json_lines {
+            (None, Some(sink))
+        } else {
+            (Some(sink), None)
+        };
+        TrainOutput {
+            lines,
+            json,
             progress: None,
             error: None,
         }

@@ -1,5 +1,5 @@
 //! `fccl worker`: the entry point of a Lambda function that runs one rank of a built-in job
-//! (`bench ...`) per invocation, as `fccl run --launcher lambda` asks.
+//! (`bench ...` or `train ...`) per invocation, as `fccl run --launcher lambda` asks.
 //!
 //! Each invocation's payload is a [`RankEvent`]; the result is a [`RankResult`]. A rank
 //! whose job fails returns `ok: false` with the error (and the output so far); a payload
@@ -20,7 +20,7 @@ use fccl::lambda::{
 use fccl_benches::BenchRecord;
 
 use super::output::{Captured, Output};
-use super::{Cli, Command, bench, fail};
+use super::{Cli, Command, bench, fail, train};
 
 /// The variables the Lambda runtime reads at start-up (it panics without them).
 const LAMBDA_ENV: [&str; 4] = [
@@ -119,10 +119,10 @@ async fn run_command(
     let Some(first) = command.first() else {
         return Err("the payload's command is empty: give a built-in job (bench ...)".into());
     };
-    if first != "bench" {
+    if first != "bench" && first != "train" {
         return Err(format!(
-            "{first} is not a built-in job a worker runs (bench is): a program of your own is \
-             a function of your own (see examples/lambda_allreduce.rs)"
+            "{first} is not a built-in job a worker runs (bench and train are): a program of \
+             your own is a function of your own (see examples/lambda_allreduce.rs)"
         ));
     }
     let cli =
@@ -130,8 +130,15 @@ async fn run_command(
             .map_err(|e| format!("command {first}: {}", e.render()))?;
     match cli.command {
         Command::Bench(args) => bench_rank(&args, job, rank, deadline).await,
+        Command::Train(args) => {
+            let comm = connect_until(job, rank, deadline)
+                .await
+                .map_err(|e| e.to_string())?;
+            let left = time_left(deadline, SystemTime::now()).map_err(|e| e.to_string())?;
+            train::train_in_function(&args, comm, left, Captured::default()).await
+        }
         _ => Err(format!(
-            "{first} is not a built-in job a worker runs (bench is)"
+            "{first} is not a built-in job a worker runs (bench and train are)"
         )),
     }
 }
