@@ -128,8 +128,10 @@ impl<M: Model> Copy for Scene<'_, M> {}
 impl<M: Model> Scene<'_, M> {
     /// The report of `totals` now, evaluated at `w` after `epoch` epochs.
     fn report(&self, totals: &mut Totals, w: &[f32], epoch: f64) -> Report {
+        let evaluating = Instant::now();
         let test: Option<Metrics> = self.test.map(|t| self.model.evaluate(w, t));
-        let objective = self.model.objective(w, self.train);
+        let objective = self.model.evaluate(w, self.train).objective;
+        totals.eval += evaluating.elapsed();
         let mut report = totals.report(self.started.elapsed(), epoch, test, objective);
         report.model = self.spec.model.name();
         report.mode = self.spec.mode.name();

@@ -36,9 +36,10 @@ pub struct Report {
     pub objective: f64,
     /// Seconds since the run started (after loading the data).
     pub elapsed_s: f64,
-    /// Updates per second since the start.
+    /// Updates per second of training since the start (evaluation excluded).
     pub updates_per_s: f64,
-    /// Training rows per second since the start, over all ranks.
+    /// Training rows per second of training since the start (evaluation excluded), over
+    /// all ranks.
     pub samples_per_s: f64,
     /// Gradient bytes one rank sent per update (mean).
     pub bytes_per_update: f64,
@@ -47,6 +48,9 @@ pub struct Report {
     pub compute_s: Option<f64>,
     /// Seconds this rank spent in communication (including waiting for the others).
     pub communicate_s: Option<f64>,
+    /// Seconds rank 0 spent evaluating (the held-out metrics and the objective of every
+    /// report so far, this one included): not training time.
+    pub eval_s: f64,
     /// Whether this is the run's last record.
     #[serde(rename = "final")]
     pub is_final: bool,
@@ -63,6 +67,8 @@ pub(crate) struct Totals {
     pub(crate) bytes: u64,
     pub(crate) compute: Duration,
     pub(crate) communicate: Duration,
+    /// Time spent evaluating.
+    pub(crate) eval: Duration,
     /// The loss sum and rows since the last report.
     pub(crate) loss_sum: f64,
     pub(crate) loss_rows: u64,
@@ -90,6 +96,7 @@ impl Totals {
         objective: f64,
     ) -> Report {
         let seconds = elapsed.as_secs_f64().max(1e-9);
+        let training = (elapsed.saturating_sub(self.eval)).as_secs_f64().max(1e-9);
         let report = Report {
             epoch,
             updates: self.updates,
@@ -103,11 +110,12 @@ impl Totals {
             rmse: test.and_then(|m| m.rmse),
             objective,
             elapsed_s: seconds,
-            updates_per_s: self.updates as f64 / seconds,
-            samples_per_s: self.samples as f64 / seconds,
+            updates_per_s: self.updates as f64 / training,
+            samples_per_s: self.samples as f64 / training,
             bytes_per_update: self.bytes as f64 / self.updates.max(1) as f64,
             compute_s: Some(self.compute.as_secs_f64()),
             communicate_s: Some(self.communicate.as_secs_f64()),
+            eval_s: self.eval.as_secs_f64(),
             ..Report::default()
         };
         (self.loss_sum, self.loss_rows) = (0.0, 0);
