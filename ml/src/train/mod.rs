@@ -6,6 +6,7 @@
 //! - [`param_server`]: a Cirrus-style asynchronous parameter server with sparse pulls and
 //!   pushes.
 
+mod clocks;
 pub mod exchange;
 pub mod local;
 pub mod param_server;
