@@ -83,6 +83,7 @@ fn factorization_reports_rmse_in_every_mode() {
             factors: 3,
             l2: 0.01,
             optimizer: "adagrad:lr=0.1".parse().unwrap(),
+            staleness: Some(1),
             ..TrainSpec::new(ModelKind::Factorization, NETFLIX)
         };
         let reports = run(ranks, &spec);
@@ -94,7 +95,16 @@ fn factorization_reports_rmse_in_every_mode() {
         // Every training rating was used once per epoch: 2400 ratings, 2 epochs (in local
         // mode each rank's block of 1200, whose batches fit every rank alike).
         assert_eq!(last.samples, 4800, "{mode:?}");
-        assert!(last.updates > 0, "{mode:?}");
+        // Updates: synchronous steps of the global batch (2400 / 32 → 75 a epoch), each
+        // rank's local steps (1200 / 32 → 38), or the gradients the server applied (two
+        // workers' 38 steps a epoch).
+        let updates = match mode {
+            Mode::Sync => 150,
+            Mode::Local => 76,
+            Mode::ParameterServer => 152,
+        };
+        assert_eq!(last.updates, updates, "{mode:?}");
+        assert!(last.compute_s.unwrap() > 0.0, "{mode:?}");
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`checkpoint`]: saving and resuming a run.
 
 pub mod checkpoint;
+mod clocks;
 pub mod exchange;
 pub mod local;
 pub mod param_server;
@@ -16,5 +17,5 @@ pub mod sync;
 pub use checkpoint::Checkpoint;
 pub use exchange::{Compression, GradientExchange, sum_sparse};
 pub use local::{LocalConfig, LocalRound, train_local};
-pub use param_server::{PsConfig, PsReport, train_ps};
+pub use param_server::{PsConfig, PsReport, PsStep, train_ps};
 pub use sync::{Progress, SyncConfig, SyncStep, train_sync};

@@ -2,21 +2,41 @@
 //! weights `j` with `j mod servers` equal to their number, with the optimizer state of
 //! those weights; the other ranks are workers. A worker's step pulls only the weights its
 //! minibatch touches from the shards that own them, computes the minibatch gradient and
-//! pushes it as (index, value) pairs; a server applies each push as it arrives (no barrier,
-//! no waiting for other workers), with lazy L2 on the pushed coordinates.
+//! pushes each shard its part as (index, value) pairs (every shard, even with no pairs); a
+//! server applies each push as it arrives (no barrier, no waiting for other workers), with
+//! lazy L2 on the pushed coordinates.
 //!
-//! Cost per worker step, with `t` touched weights: `2·min(servers, t)` round trips of
-//! `4t` (pull) and `8t` (push) bytes in total; a server's throughput is bounded by the rate
-//! at which it applies pushes (Cirrus's "updates per second").
+//! Cost per worker step, with `t` touched weights: `min(servers, t)` pull round trips
+//! moving `8t` bytes (keys out, weights back) and `servers` one-way pushes of `8t +
+//! 4·servers` bytes in total (a shard the gradient misses still gets the 4-byte header); a
+//! server's throughput is bounded by the rate at which it applies pushes (Cirrus's "updates
+//! per second").
 //!
-//! Staleness is at most one step per other worker: a worker's pull sees every push that
-//! reached the server before it. No explicit bound is enforced yet.
+//! Staleness. Without a bound, a pull sees every push that reached the server before it,
+//! however far the other workers lag. With [`PsConfig::staleness`] `= Some(s)` the servers
+//! enforce a stale-synchronous-parallel bound (Ho et al., NIPS 2013, as in Petuum): a
+//! worker's clock is the number of steps it has pushed, and a worker at clock `c` has a
+//! pull answered only once every unfinished worker has clock `≥ c − s`; a server defers
+//! other pulls and answers them as soon as a push or DONE lets it. No message carries a
+//! clock: every step pushes to every shard, so a shard's count of a worker's pushes is its
+//! clock, and since a worker's messages arrive in order its own pushes are counted before
+//! its pull is read. A worker that sent DONE counts as infinitely far ahead. The
+//! bookkeeping is in `clocks.rs`.
+//!
+//! Why the bound cannot deadlock: only pulls wait, and a server keeps a receive posted for
+//! every unfinished worker while it defers pulls. Take the unfinished worker with the
+//! smallest clock `c`: every other unfinished worker has already sent its first `c` pushes
+//! to every shard and the finished ones their DONE, so once those arrive (each within the
+//! communicator's timeout) it leads nobody (`0 ≤ s`) and its pull is answered.
+
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
 use fccl_collectives::{Communicator, Payload, PostedRecv, Rank, ReduceOp};
 
+use super::clocks::Clocks;
 use super::sync::epoch_order;
 use crate::data::block_range;
 use crate::error::{MlError, Result};
@@ -43,21 +63,62 @@ pub struct PsConfig {
     pub epochs: usize,
     /// Seeds the row order (each worker's differs).
     pub seed: u64,
+    /// How many steps a worker's reads may run ahead of the slowest unfinished worker
+    /// (stale synchronous parallel; `Some(0)` is lockstep); `None` leaves it unbounded.
+    pub staleness: Option<usize>,
+}
+
+impl Default for PsConfig {
+    /// One server, 1-row minibatches, one epoch, seed 0, no staleness bound.
+    fn default() -> Self {
+        Self {
+            servers: 1,
+            batch: 1,
+            epochs: 1,
+            seed: 0,
+            staleness: None,
+        }
+    }
 }
 
 /// What one rank did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PsReport {
-    /// Gradients this rank applied (a server) or pushed (a worker).
+    /// Pushes this rank applied, header-only ones included (a server), or steps it pushed
+    /// (a worker).
     pub updates: usize,
     /// Weights this rank sent (a server) or received (a worker) in pulls.
     pub pulled: usize,
+    /// On a server, the most steps a worker was ahead of the slowest other unfinished
+    /// worker (by the clocks the server knew) when one of its pulls was answered: at most
+    /// [`PsConfig::staleness`] when that is set, 0 if no pull was ever ahead; 0 on a worker.
+    pub max_staleness: usize,
+}
+
+/// What one worker step measured (on that worker).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PsStep {
+    /// The epoch, from 0.
+    pub epoch: usize,
+    /// Steps this worker has taken, over all epochs.
+    pub steps: usize,
+    /// Rows in the minibatch.
+    pub rows: usize,
+    /// The minibatch's mean loss, at the weights pulled for it.
+    pub loss: f64,
+    /// Bytes of the step's pull requests and pushes.
+    pub bytes: usize,
+    /// Time computing the gradient.
+    pub compute: Duration,
+    /// Time pulling and pushing (waiting for the servers included).
+    pub communicate: Duration,
 }
 
 /// Trains with the parameter server. Every rank passes the same model, data (workers use
 /// their block of the rows), starting weights and configuration; `optimizer` must have
-/// `⌈d / servers⌉` slots on a server (see [`PsConfig`]) and is unused on a worker. Every rank
-/// ends with the servers' final weights in `w`.
+/// `⌈d / servers⌉` slots on a server (see [`PsConfig`]) and is unused on a worker. A worker
+/// calls `on_step` after each of its steps. Every rank ends with the servers' final weights
+/// in `w`.
 pub async fn train_ps<M: Model>(
     comm: &mut Communicator,
     model: &M,
@@ -65,6 +126,7 @@ pub async fn train_ps<M: Model>(
     w: &mut [f32],
     optimizer: &mut dyn Optimizer,
     config: &PsConfig,
+    on_step: impl FnMut(&PsStep),
 ) -> Result<PsReport> {
     check_parameters(model, w)?;
     model.validate(data)?;
@@ -78,9 +140,9 @@ pub async fn train_ps<M: Model>(
     }
     let workers = size - config.servers;
     let report = if comm.rank() >= workers {
-        serve(comm, model, w, optimizer, workers, config.servers).await?
+        serve(comm, model, w, optimizer, workers, config).await?
     } else {
-        work(comm, model, data, w, workers, config).await?
+        work(comm, model, data, w, workers, config, on_step).await?
     };
     // Every rank gets the final weights: each server contributes its shard.
     if comm.rank() < workers {
@@ -97,16 +159,17 @@ pub async fn train_ps<M: Model>(
     Ok(report)
 }
 
-/// A server's loop: answers pulls and applies pushes until every worker is done.
+/// A server's loop: applies pushes and answers pulls (once the staleness bound allows)
+/// until every worker is done.
 async fn serve<M: Model>(
     comm: &mut Communicator,
     model: &M,
     w: &mut [f32],
     optimizer: &mut dyn Optimizer,
     workers: usize,
-    servers: usize,
+    config: &PsConfig,
 ) -> Result<PsReport> {
-    let shard = comm.rank() - workers;
+    let (shard, servers) = (comm.rank() - workers, config.servers);
     let slots = w.len().div_ceil(servers);
     if optimizer.slots() < slots {
         return Err(MlError::invalid(format!(
@@ -115,6 +178,9 @@ async fn serve<M: Model>(
         )));
     }
     let mut report = PsReport::default();
+    let mut clocks = Clocks::new(workers, config.staleness);
+    // Pulls not answered yet: the worker and its keys (at most one per worker).
+    let mut deferred: Vec<(Rank, Vec<u32>)> = Vec::new();
     let mut pending = FuturesUnordered::new();
     for worker in 0..workers {
         let posted = comm.post_recv::<u32>(worker, REQUEST)?;
@@ -130,9 +196,7 @@ async fn serve<M: Model>(
         match words.first().copied() {
             Some(PULL) => {
                 let keys = check_keys(&words[1..], w.len(), servers, shard, worker)?;
-                let values: Vec<f32> = keys.iter().map(|&j| w[j as usize]).collect();
-                report.pulled += values.len();
-                comm.send(&values, worker, REPLY).await?;
+                deferred.push((worker, keys.to_vec()));
             }
             Some(PUSH) if words.len() % 2 == 1 => {
                 let n = words.len() / 2;
@@ -142,11 +206,12 @@ async fn serve<M: Model>(
                     let g = f32::from_bits(bits) + model.l2_at(j) * w[j];
                     optimizer.step_at(j / servers, &mut w[j], g);
                 }
+                clocks.pushed(worker);
                 report.updates += 1;
             }
             Some(DONE) => {
+                clocks.done(worker);
                 done += 1;
-                continue;
             }
             _ => {
                 return Err(MlError::invalid(format!(
@@ -155,10 +220,34 @@ async fn serve<M: Model>(
                 )));
             }
         }
-        let posted = comm.post_recv::<u32>(worker, REQUEST)?;
-        pending.push(from_worker(worker, posted));
+        answer_ready(comm, w, &clocks, &mut deferred, &mut report).await?;
+        if !clocks.is_done(worker) {
+            let posted = comm.post_recv::<u32>(worker, REQUEST)?;
+            pending.push(from_worker(worker, posted));
+        }
     }
     Ok(report)
+}
+
+/// Answers the deferred pulls the clocks now allow, in the order they came.
+async fn answer_ready(
+    comm: &mut Communicator,
+    w: &[f32],
+    clocks: &Clocks,
+    deferred: &mut Vec<(Rank, Vec<u32>)>,
+    report: &mut PsReport,
+) -> Result<()> {
+    let (ready, waiting) = std::mem::take(deferred)
+        .into_iter()
+        .partition(|&(worker, _)| clocks.may_answer(worker));
+    *deferred = waiting;
+    for (worker, keys) in ready {
+        report.max_staleness = report.max_staleness.max(clocks.lead(worker));
+        let values: Vec<f32> = keys.iter().map(|&j| w[j as usize]).collect();
+        report.pulled += values.len();
+        comm.send(&values, worker, REPLY).await?;
+    }
+    Ok(())
 }
 
 /// A posted request, labelled with the worker it comes from.
@@ -197,8 +286,9 @@ async fn work<M: Model>(
     w: &mut [f32],
     workers: usize,
     config: &PsConfig,
+    mut on_step: impl FnMut(&PsStep),
 ) -> Result<PsReport> {
-    let (rank, servers) = (comm.rank(), config.servers);
+    let rank = comm.rank();
     let block = block_range(model.examples(data), rank, workers)?;
     let mut report = PsReport::default();
     let mut grad = SparseGradient::new();
@@ -206,53 +296,91 @@ async fn work<M: Model>(
         let order = epoch_order(block.len(), config.seed ^ ((rank as u64) << 32), epoch);
         let rows: Vec<usize> = order.iter().map(|&i| block.start + i).collect();
         for batch in rows.chunks(config.batch) {
+            let talk = Instant::now();
             let touched = model.touched(data, batch);
-            for shard in 0..servers {
-                let keys: Vec<u32> = touched
-                    .iter()
-                    .copied()
-                    .filter(|&j| j as usize % servers == shard)
-                    .collect();
-                if keys.is_empty() {
-                    continue;
-                }
-                let mut request = vec![PULL];
-                request.extend_from_slice(&keys);
-                comm.send(&request, workers + shard, REQUEST).await?;
-                let mut values = vec![0f32; keys.len()];
-                let got = comm.recv(&mut values, workers + shard, REPLY).await?;
-                if got != keys.len() {
-                    return Err(MlError::invalid(format!(
-                        "shard {shard} answered {got} weights for {} keys",
-                        keys.len()
-                    )));
-                }
-                for (&j, &x) in keys.iter().zip(&values) {
-                    w[j as usize] = x;
-                }
-                report.pulled += keys.len();
-            }
+            let pulled = pull(comm, w, &touched, workers, config.servers).await?;
+            let mut communicate = talk.elapsed();
+            let work = Instant::now();
             grad.clear();
-            model.gradient(w, data, batch, &mut grad);
+            let loss = model.gradient(w, data, batch, &mut grad);
             grad.scale(1.0 / batch.len() as f32);
-            for shard in 0..servers {
-                let pairs: Vec<(u32, f32)> = grad
-                    .iter()
-                    .filter(|&(j, _)| j as usize % servers == shard)
-                    .collect();
-                if pairs.is_empty() {
-                    continue;
-                }
-                let mut push = vec![PUSH];
-                push.extend(pairs.iter().map(|&(j, _)| j));
-                push.extend(pairs.iter().map(|&(_, g)| g.to_bits()));
-                comm.send(&push, workers + shard, REQUEST).await?;
-            }
+            let compute = work.elapsed();
+            let talk = Instant::now();
+            push(comm, &grad, workers, config.servers).await?;
+            communicate += talk.elapsed();
+            report.pulled += pulled;
             report.updates += 1;
+            // A pull request per shard that owns a touched weight, a push to every shard.
+            let shards = config.servers.min(touched.len());
+            let bytes = 4 * (shards + touched.len()) + 4 * (config.servers + 2 * grad.len());
+            on_step(&PsStep {
+                epoch,
+                steps: report.updates,
+                rows: batch.len(),
+                loss: loss / batch.len() as f64,
+                bytes,
+                compute,
+                communicate,
+            });
         }
     }
-    for shard in 0..servers {
+    for shard in 0..config.servers {
         comm.send(&[DONE], workers + shard, REQUEST).await?;
     }
     Ok(report)
+}
+
+/// Fetches the `touched` weights into `w` from the shards that own them (skipping shards
+/// that own none); returns how many it fetched.
+async fn pull(
+    comm: &mut Communicator,
+    w: &mut [f32],
+    touched: &[u32],
+    workers: usize,
+    servers: usize,
+) -> Result<usize> {
+    let mut pulled = 0;
+    for shard in 0..servers {
+        let mut request = vec![PULL];
+        request.extend(touched.iter().filter(|&&j| j as usize % servers == shard));
+        let keys = &request[1..];
+        if keys.is_empty() {
+            continue;
+        }
+        comm.send(&request, workers + shard, REQUEST).await?;
+        let mut values = vec![0f32; keys.len()];
+        let got = comm.recv(&mut values, workers + shard, REPLY).await?;
+        if got != keys.len() {
+            return Err(MlError::invalid(format!(
+                "shard {shard} answered {got} weights for {} keys",
+                keys.len()
+            )));
+        }
+        for (&j, &x) in keys.iter().zip(&values) {
+            w[j as usize] = x;
+        }
+        pulled += keys.len();
+    }
+    Ok(pulled)
+}
+
+/// Sends each shard its part of `grad` as `[PUSH, keys…, value bits…]`. Every shard gets a
+/// push, if only the header: counting them is how a shard knows this worker's clock.
+async fn push(
+    comm: &mut Communicator,
+    grad: &SparseGradient,
+    workers: usize,
+    servers: usize,
+) -> Result<()> {
+    for shard in 0..servers {
+        let pairs: Vec<(u32, f32)> = grad
+            .iter()
+            .filter(|&(j, _)| j as usize % servers == shard)
+            .collect();
+        let mut push = vec![PUSH];
+        push.extend(pairs.iter().map(|&(j, _)| j));
+        push.extend(pairs.iter().map(|&(_, g)| g.to_bits()));
+        comm.send(&push, workers + shard, REQUEST).await?;
+    }
+    Ok(())
 }

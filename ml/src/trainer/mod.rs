@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use fccl_collectives::{Communicator, ReduceOp};
 
-use crate::data::{Dataset, block_range, by_name};
+use crate::data::{Dataset, by_name};
 use crate::error::{MlError, Result};
 use crate::model::{MatrixFactorization, Metrics, Model, Softmax, SparseLogistic};
 use crate::train::{
@@ -334,13 +334,13 @@ impl<'a, M: Model> Trainer<'a, M> {
             batch: spec.batch,
             epochs: spec.epochs,
             seed: spec.seed,
+            staleness: spec.staleness,
         };
-        let workers = scene.ranks.saturating_sub(spec.servers);
-        let rank = self.comm.rank();
-        let rows = match rank < workers {
-            true => block_range(scene.model.examples(scene.train), rank, workers)?.len(),
-            false => 0,
-        };
+        let workers = scene.ranks.saturating_sub(spec.servers).max(1);
+        let n = scene.model.examples(scene.train);
+        let total = (n / workers).div_ceil(spec.batch) as u64 * spec.epochs as u64;
+        // This rank's own steps (a worker's; a server takes none).
+        let mut mine = Totals::default();
         let ps = train_ps(
             self.comm,
             scene.model,
@@ -348,26 +348,30 @@ impl<'a, M: Model> Trainer<'a, M> {
             &mut w,
             &mut optimizer,
             &config,
+            |step| {
+                mine.add(1, step.rows, step.loss, step.bytes);
+                mine.compute += step.compute;
+                mine.communicate += step.communicate;
+                on_event(TrainEvent::Step {
+                    done: step.steps as u64,
+                    total,
+                });
+            },
         )
         .await?;
-        // Over the ranks: gradients the servers applied, rows the workers trained on, and
-        // the weights pulled (counted on the workers).
-        let (applied, pulled) = match rank < workers {
-            true => (0, ps.pulled),
-            false => (ps.updates, 0),
+        // Over the ranks: pushes the servers applied (one per shard per worker step), rows
+        // the workers trained on, and the bytes they sent.
+        let applied = if self.comm.rank() < workers {
+            0
+        } else {
+            ps.updates
         };
-        let mut sums = [applied as f64, (rows * spec.epochs) as f64, pulled as f64];
+        let mut sums = [applied as f64, mine.samples as f64, mine.bytes as f64];
         self.comm.all_reduce(&mut sums, ReduceOp::Sum).await?;
-        let totals = &mut self.totals;
-        totals.updates = sums[0] as u64;
-        totals.samples = sums[1] as u64;
-        totals.bytes = (4.0 * sums[2]) as u64;
-        on_event(TrainEvent::Step {
-            done: totals.updates,
-            total: totals.updates,
-        });
-        let mut report = scene.finish(totals, &w, spec.epochs as f64, true);
-        (report.compute_s, report.communicate_s) = (None, None);
+        let gradients = (sums[0] / spec.servers as f64) as u64;
+        (mine.updates, mine.samples, mine.bytes) = (gradients, sums[1] as u64, sums[2] as u64);
+        self.totals = mine;
+        let report = scene.finish(&mut self.totals, &w, spec.epochs as f64, true);
         on_event(TrainEvent::Report(&report));
         Ok(report)
     }

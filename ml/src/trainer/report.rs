@@ -18,8 +18,8 @@ pub struct Report {
     pub ranks: usize,
     /// Epochs completed (fractional within an epoch).
     pub epoch: f64,
-    /// Model updates so far: synchronous steps, local steps of one rank, or gradients the
-    /// parameter servers applied.
+    /// Model updates so far: synchronous steps, local steps of one rank, or (ps mode)
+    /// gradients the servers applied.
     pub updates: u64,
     /// Training rows processed so far, over all ranks.
     pub samples: u64,
@@ -43,8 +43,8 @@ pub struct Report {
     pub samples_per_s: f64,
     /// Gradient bytes one rank sent per update (mean).
     pub bytes_per_update: f64,
-    /// Seconds this rank spent computing (gradients and steps); `None` where the split is
-    /// not measured (the parameter server, whose ranks overlap the two).
+    /// Seconds this rank spent computing (gradients and steps; in ps mode a worker's
+    /// gradients); `None` where the split is not measured.
     pub compute_s: Option<f64>,
     /// Seconds this rank spent in communication (including waiting for the others).
     pub communicate_s: Option<f64>,

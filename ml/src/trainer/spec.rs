@@ -107,6 +107,9 @@ pub struct TrainSpec {
     pub factors: usize,
     /// Ranks serving the weights in ps mode (the last ones).
     pub servers: usize,
+    /// In ps mode, how many steps a worker may be ahead of the slowest one when it reads
+    /// weights (`None`: no bound).
+    pub staleness: Option<usize>,
     /// Local steps between averagings in local mode.
     pub average_every: usize,
     /// The fraction of rows held out for evaluation.
@@ -137,6 +140,7 @@ impl TrainSpec {
             l2: 1e-4,
             factors: 10,
             servers: 1,
+            staleness: None,
             average_every: 8,
             test_fraction: 0.2,
             seed: 1,

@@ -80,6 +80,10 @@ pub(crate) struct TrainArgs {
     /// Ranks that serve the weights in ps mode.
     #[arg(long, default_value_t = 1)]
     servers: usize,
+    /// In ps mode, how many steps a worker may be ahead of the slowest one when it reads
+    /// weights (stale-synchronous parallel); unbounded if not given.
+    #[arg(long, value_name = "STEPS")]
+    staleness: Option<usize>,
     /// Local steps between model averagings in local mode.
     #[arg(long, default_value_t = 8)]
     average_every: usize,
@@ -137,6 +141,7 @@ impl TrainArgs {
             l2: self.l2,
             factors: self.factors,
             servers: self.servers,
+            staleness: self.staleness,
             average_every: self.average_every,
             test_fraction: self.test_fraction,
             seed: self.seed,
