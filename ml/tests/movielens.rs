@@ -120,6 +120,7 @@ fn two_ranks_reach_the_issue_rmse_within_five_epochs() {
         epochs: EPOCHS,
         seed: 7,
         compression: Compression::None,
+        ..SyncConfig::default()
     };
     let results = fccl_collectives::local::run(2, |mut comm| {
         let (model, train, test, config) = (&model, &train, &test, &config);
@@ -136,7 +137,7 @@ fn two_ranks_reach_the_issue_rmse_within_five_epochs() {
                 &mut w,
                 &mut opt,
                 config,
-                |step, w| {
+                |step, w, _| {
                     seen += step.rows;
                     if rank == 0 && seen % train.len() == 0 {
                         per_epoch.push(model.evaluate(w, test).rmse.unwrap());
