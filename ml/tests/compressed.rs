@@ -105,6 +105,7 @@ fn local_sgd_ends_with_equal_weights_near_the_synchronous_loss() {
         epochs: 3,
         average_every: 4,
         seed: 2,
+        ..LocalConfig::default()
     };
     let results = local::run(2, |mut comm| {
         let (model, data, config) = (&model, &data, &config);
@@ -112,9 +113,15 @@ fn local_sgd_ends_with_equal_weights_near_the_synchronous_loss() {
             let mut w = model.init(1);
             let mut opt = optimizer().build(model.parameters());
             let mut rounds = 0;
-            train_local(&mut comm, model, data, &mut w, &mut opt, config, |_, _| {
-                rounds += 1
-            })
+            train_local(
+                &mut comm,
+                model,
+                data,
+                &mut w,
+                &mut opt,
+                config,
+                |_, _, _| rounds += 1,
+            )
             .await
             .unwrap();
             (w, rounds)

@@ -140,6 +140,7 @@ fn bounded_staleness_holds_and_reaches_the_synchronous_loss() {
                 epochs: 3,
                 seed: 2,
                 staleness: Some(bound),
+                ..PsConfig::default()
             };
             let results = run_ps(&model, &data, workers, &config);
             let case = format!("bound {bound}, {workers} workers, {servers} servers");

@@ -179,3 +179,60 @@ fn mismatched_models_and_data_are_refused() {
         );
     }
 }
+
+#[test]
+fn local_and_parameter_server_runs_resume_from_their_rank_files() {
+    let local_sgd = TrainSpec {
+        mode: Mode::Local,
+        average_every: 4,
+        ..lr_spec()
+    };
+    let ps = TrainSpec {
+        mode: Mode::ParameterServer,
+        staleness: Some(2),
+        ..lr_spec()
+    };
+    for (spec, ranks) in [(local_sgd, 2), (ps, 3)] {
+        let mode = spec.mode;
+        let whole = run(ranks, &spec);
+        let whole = whole[0].last().unwrap();
+        let path = scratch(&format!("{mode:?}"));
+        let limited = TrainSpec {
+            checkpoint: Some(path.clone()),
+            time_limit: Some(Duration::ZERO),
+            ..spec.clone()
+        };
+        let stopped = run(ranks, &limited);
+        let stopped = stopped[0].last().unwrap();
+        assert!(stopped.is_final && !stopped.finished, "{mode:?}: {stopped:?}");
+        for rank in 0..ranks {
+            let file = format!("{}.rank{rank}", path.display());
+            assert!(std::path::Path::new(&file).exists(), "{mode:?}: {file}");
+        }
+        let resumed = run(
+            ranks,
+            &TrainSpec {
+                time_limit: None,
+                ..limited
+            },
+        );
+        let resumed = resumed[0].last().unwrap();
+        assert!(resumed.finished, "{mode:?}: {resumed:?}");
+        // No step is lost or taken twice.
+        assert_eq!(
+            stopped.updates + resumed.updates,
+            whole.updates,
+            "{mode:?}: {stopped:?} then {resumed:?}"
+        );
+        assert_eq!(stopped.samples + resumed.samples, whole.samples, "{mode:?}");
+        if mode == Mode::Local {
+            // Local SGD is deterministic: the resumed run ends where the whole one did.
+            assert_eq!(resumed.objective, whole.objective);
+        } else {
+            // The server applies pushes as they come: close, not equal.
+            let (a, b) = (resumed.test_loss.unwrap(), whole.test_loss.unwrap());
+            assert!((a - b).abs() < 0.05 * b, "{mode:?}: {a} against {b}");
+        }
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+}

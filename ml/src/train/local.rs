@@ -29,6 +29,25 @@ pub struct LocalConfig {
     pub average_every: usize,
     /// Seeds the row order of every epoch (each rank's differs).
     pub seed: u64,
+    /// Steps already taken (a checkpoint's, saved after an averaging): the run goes on
+    /// after them.
+    pub start: usize,
+    /// Stop at the first averaging after any rank passes this instant (the ranks agree).
+    pub stop_at: Option<Instant>,
+}
+
+impl Default for LocalConfig {
+    /// One epoch of 1-row batches, averaging every step, seed 0, from the start.
+    fn default() -> LocalConfig {
+        LocalConfig {
+            batch: 1,
+            epochs: 1,
+            average_every: 1,
+            seed: 0,
+            start: 0,
+            stop_at: None,
+        }
+    }
 }
 
 /// What one round (the local steps between two averagings, and the averaging) measured on
@@ -47,18 +66,26 @@ pub struct LocalRound {
     pub communicate: Duration,
 }
 
+/// Local steps each rank takes per epoch for `rows` rows over `size` ranks: as many as the
+/// smallest block allows.
+pub fn local_steps_per_epoch(rows: usize, size: usize, batch: usize) -> usize {
+    (rows / size.max(1)).div_ceil(batch.max(1))
+}
+
 /// Trains `w` with local SGD; `data` holds all rows on every rank and rank `r` uses the
-/// `r`-th block. `on_round(round, w)` runs after every averaging. Every rank ends with the
-/// same weights.
-pub async fn train_local<M: Model>(
+/// `r`-th block. `on_round(round, w, optimizer)` runs after every averaging (a checkpoint
+/// can save both there; the optimizer state is this rank's). Every rank ends with the same
+/// weights. Returns the steps taken since the start of the run: all of them, or fewer when
+/// `stop_at` ended it.
+pub async fn train_local<M: Model, O: Optimizer + ?Sized>(
     comm: &mut Communicator,
     model: &M,
     data: &M::Data,
     w: &mut [f32],
-    optimizer: &mut dyn Optimizer,
+    optimizer: &mut O,
     config: &LocalConfig,
-    mut on_round: impl FnMut(&LocalRound, &[f32]),
-) -> Result<()> {
+    mut on_round: impl FnMut(&LocalRound, &[f32], &O),
+) -> Result<usize> {
     check_parameters(model, w)?;
     model.validate(data)?;
     if config.batch == 0 || config.average_every == 0 {
@@ -69,9 +96,7 @@ pub async fn train_local<M: Model>(
     let (rank, size) = (comm.rank(), comm.size());
     let n = model.examples(data);
     let block = block_range(n, rank, size)?;
-    // Every rank takes as many steps per epoch as the smallest block allows.
-    let smallest = n / size;
-    let steps_per_epoch = smallest.div_ceil(config.batch);
+    let steps_per_epoch = local_steps_per_epoch(n, size, config.batch);
     let mut grad = SparseGradient::new();
     let mut dense = vec![0f32; w.len()];
     let mut steps = 0usize;
@@ -80,6 +105,10 @@ pub async fn train_local<M: Model>(
         let order = epoch_order(block.len(), config.seed ^ ((rank as u64) << 32), epoch);
         let rows: Vec<usize> = order.iter().map(|&i| block.start + i).collect();
         for batch in rows.chunks(config.batch).take(steps_per_epoch) {
+            steps += 1;
+            if steps <= config.start {
+                continue;
+            }
             let started = Instant::now();
             grad.clear();
             round.loss += model.gradient(w, data, batch, &mut grad);
@@ -90,16 +119,21 @@ pub async fn train_local<M: Model>(
             model.add_l2_dense(w, &mut dense);
             optimizer.step_dense(w, &dense);
             round.compute += started.elapsed();
-            steps += 1;
-            if steps % config.average_every == 0 {
-                round.finish(comm, w, steps, &mut on_round).await?;
+            if steps % config.average_every == 0
+                && round
+                    .finish(comm, w, steps, config, optimizer, &mut on_round)
+                    .await?
+            {
+                return Ok(steps);
             }
         }
     }
-    if steps % config.average_every != 0 {
-        round.finish(comm, w, steps, &mut on_round).await?;
+    if steps > config.start && steps % config.average_every != 0 {
+        round
+            .finish(comm, w, steps, config, optimizer, &mut on_round)
+            .await?;
     }
-    Ok(())
+    Ok(steps)
 }
 
 /// A round's sums so far.
@@ -111,16 +145,27 @@ struct Round {
 }
 
 impl Round {
-    /// Averages the weights, reports the round and starts the next.
-    async fn finish(
+    /// Averages the weights, reports the round and starts the next; whether the ranks
+    /// agreed to stop (only asked when the run has a `stop_at`).
+    async fn finish<O: Optimizer + ?Sized>(
         &mut self,
         comm: &mut Communicator,
         w: &mut [f32],
         steps: usize,
-        on_round: &mut impl FnMut(&LocalRound, &[f32]),
-    ) -> Result<()> {
+        config: &LocalConfig,
+        optimizer: &O,
+        on_round: &mut impl FnMut(&LocalRound, &[f32], &O),
+    ) -> Result<bool> {
         let talk = Instant::now();
         comm.all_reduce(w, ReduceOp::Avg).await?;
+        let stop = match config.stop_at {
+            None => false,
+            Some(t) => {
+                let mut any = [u8::from(Instant::now() >= t)];
+                comm.all_reduce(&mut any, ReduceOp::Max).await?;
+                any[0] > 0
+            }
+        };
         let report = LocalRound {
             steps,
             rows: self.rows,
@@ -128,8 +173,8 @@ impl Round {
             compute: self.compute,
             communicate: talk.elapsed(),
         };
-        on_round(&report, w);
+        on_round(&report, w, optimizer);
         *self = Round::default();
-        Ok(())
+        Ok(stop)
     }
 }

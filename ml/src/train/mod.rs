@@ -16,6 +16,6 @@ pub mod sync;
 
 pub use checkpoint::Checkpoint;
 pub use exchange::{Compression, GradientExchange, sum_sparse};
-pub use local::{LocalConfig, LocalRound, train_local};
+pub use local::{LocalConfig, LocalRound, local_steps_per_epoch, train_local};
 pub use param_server::{PsConfig, PsReport, PsStep, train_ps};
 pub use sync::{Progress, SyncConfig, SyncStep, train_sync};

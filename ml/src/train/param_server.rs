@@ -37,7 +37,7 @@ use futures_util::stream::FuturesUnordered;
 use fccl_collectives::{Communicator, Payload, PostedRecv, Rank, ReduceOp};
 
 use super::clocks::Clocks;
-use super::sync::epoch_order;
+use super::sync::{Progress, epoch_order};
 use crate::data::block_range;
 use crate::error::{MlError, Result};
 use crate::model::{Model, SparseGradient, check_parameters};
@@ -66,6 +66,12 @@ pub struct PsConfig {
     /// How many steps a worker's reads may run ahead of the slowest unfinished worker
     /// (stale synchronous parallel; `Some(0)` is lockstep); `None` leaves it unbounded.
     pub staleness: Option<usize>,
+    /// Where this worker starts (its checkpoint's [`PsReport::progress`]); each worker
+    /// passes its own, servers ignore it.
+    pub start: Progress,
+    /// A worker that passes this instant stops after its current step and says it is done
+    /// (asynchronous: the workers stop at different steps; their pushes are all applied).
+    pub stop_at: Option<Instant>,
 }
 
 impl Default for PsConfig {
@@ -77,6 +83,8 @@ impl Default for PsConfig {
             epochs: 1,
             seed: 0,
             staleness: None,
+            start: Progress::default(),
+            stop_at: None,
         }
     }
 }
@@ -93,6 +101,9 @@ pub struct PsReport {
     /// worker (by the clocks the server knew) when one of its pulls was answered: at most
     /// [`PsConfig::staleness`] when that is set, 0 if no pull was ever ahead; 0 on a worker.
     pub max_staleness: usize,
+    /// On a worker, where it ended: the end of its last epoch, or earlier at `stop_at`
+    /// (resume it from there); the default on a server.
+    pub progress: Progress,
 }
 
 /// What one worker step measured (on that worker).
@@ -292,10 +303,11 @@ async fn work<M: Model>(
     let block = block_range(model.examples(data), rank, workers)?;
     let mut report = PsReport::default();
     let mut grad = SparseGradient::new();
-    for epoch in 0..config.epochs {
-        let order = epoch_order(block.len(), config.seed ^ ((rank as u64) << 32), epoch);
+    let mut at = config.start;
+    'epochs: while at.epoch < config.epochs {
+        let order = epoch_order(block.len(), config.seed ^ ((rank as u64) << 32), at.epoch);
         let rows: Vec<usize> = order.iter().map(|&i| block.start + i).collect();
-        for batch in rows.chunks(config.batch) {
+        for batch in rows.chunks(config.batch).skip(at.step) {
             let talk = Instant::now();
             let touched = model.touched(data, batch);
             let pulled = pull(comm, w, &touched, workers, config.servers).await?;
@@ -314,7 +326,7 @@ async fn work<M: Model>(
             let shards = config.servers.min(touched.len());
             let bytes = 4 * (shards + touched.len()) + 4 * (config.servers + 2 * grad.len());
             on_step(&PsStep {
-                epoch,
+                epoch: at.epoch,
                 steps: report.updates,
                 rows: batch.len(),
                 loss: loss / batch.len() as f64,
@@ -322,8 +334,17 @@ async fn work<M: Model>(
                 compute,
                 communicate,
             });
+            at.step += 1;
+            if config.stop_at.is_some_and(|t| Instant::now() >= t) {
+                break 'epochs;
+            }
         }
+        at = Progress {
+            epoch: at.epoch + 1,
+            step: 0,
+        };
     }
+    report.progress = at;
     for shard in 0..config.servers {
         comm.send(&[DONE], workers + shard, REQUEST).await?;
     }

@@ -13,7 +13,8 @@ use crate::data::{Dataset, by_name};
 use crate::error::{MlError, Result};
 use crate::model::{MatrixFactorization, Metrics, Model, Softmax, SparseLogistic};
 use crate::train::{
-    Checkpoint, LocalConfig, Progress, PsConfig, SyncConfig, train_local, train_ps, train_sync,
+    Checkpoint, LocalConfig, Progress, PsConfig, SyncConfig, local_steps_per_epoch, train_local,
+    train_ps, train_sync,
 };
 
 pub use report::Report;
@@ -262,7 +263,8 @@ impl<'a, M: Model> Trainer<'a, M> {
         Ok(report)
     }
 
-    /// Local SGD.
+    /// Local SGD, with a checkpoint file per rank (the weights agree after every
+    /// averaging, the optimizer states are each rank's own).
     async fn local(
         mut self,
         mut w: Vec<f32>,
@@ -270,56 +272,89 @@ impl<'a, M: Model> Trainer<'a, M> {
     ) -> Result<Report> {
         let scene = self.scene;
         let spec = scene.spec;
-        let (lead, size) = (self.comm.rank() == 0, scene.ranks);
+        let (rank, size) = (self.comm.rank(), scene.ranks);
+        let identity = spec.run_identity(size);
+        let n = scene.model.examples(scene.train);
+        let per_epoch = local_steps_per_epoch(n, size, spec.batch).max(1);
         let mut optimizer = spec.optimizer.build(scene.model.parameters());
+        let saved = load_own(spec, rank, &identity, w.len())?;
+        let start = saved
+            .as_ref()
+            .map_or(0, |c| c.progress.epoch * per_epoch + c.progress.step);
+        if let Some(c) = saved {
+            (w, optimizer) = (c.weights, c.optimizer);
+        }
         let config = LocalConfig {
             batch: spec.batch,
             epochs: spec.epochs,
             average_every: spec.average_every,
             seed: spec.seed,
+            start,
+            stop_at: spec.time_limit.map(|t| scene.started + t),
         };
-        let n = scene.model.examples(scene.train);
-        let per_epoch = ((n / size).div_ceil(spec.batch) as u64).max(1);
-        let total = per_epoch * spec.epochs as u64;
-        let every = if spec.eval_every == 0 {
-            per_epoch
-        } else {
-            spec.eval_every as u64
+        let total = (per_epoch * spec.epochs) as u64;
+        let every = |setting: usize| match setting {
+            0 => per_epoch as u64,
+            n => n as u64,
         };
+        let progress = |steps: usize| Progress {
+            epoch: steps / per_epoch,
+            step: steps % per_epoch,
+        };
+        let path = own_checkpoint(spec, rank);
         let totals = &mut self.totals;
-        let mut last_report = 0;
-        train_local(
+        let (mut last_report, mut last_save) = (start as u64, start as u64);
+        let mut saving: Result<()> = Ok(());
+        let end = train_local(
             self.comm,
             scene.model,
             scene.train,
             &mut w,
             &mut optimizer,
             &config,
-            |round, w| {
-                let steps = round.steps as u64 - totals.updates;
+            |round, w, optimizer| {
+                let steps = round.steps as u64 - start as u64 - totals.updates;
                 // One averaging of the weights per round; every rank takes as many rows.
                 totals.add(steps, round.rows * size, round.loss, 4 * w.len());
                 totals.compute += round.compute;
                 totals.communicate += round.communicate;
-                on_event(TrainEvent::Step {
-                    done: totals.updates,
-                    total,
-                });
-                if lead && totals.updates < total && totals.updates >= last_report + every {
-                    last_report = totals.updates;
-                    let epoch = totals.updates as f64 / per_epoch as f64;
-                    let report = scene.report(totals, w, epoch);
+                let done = round.steps as u64;
+                on_event(TrainEvent::Step { done, total });
+                if rank == 0 && done < total && done >= last_report + every(spec.eval_every) {
+                    last_report = done;
+                    let report = scene.report(totals, w, done as f64 / per_epoch as f64);
                     on_event(TrainEvent::Report(&report));
+                }
+                if let Some(path) = &path
+                    && saving.is_ok()
+                    && done >= last_save + every(spec.checkpoint_every)
+                {
+                    last_save = done;
+                    let c = Checkpoint::new(
+                        &identity,
+                        progress(round.steps),
+                        w.to_vec(),
+                        optimizer.clone(),
+                    );
+                    saving = c.save(path);
                 }
             },
         )
         .await?;
-        let report = scene.finish(&mut self.totals, &w, spec.epochs as f64, true);
+        saving?;
+        if let Some(path) = &path {
+            Checkpoint::new(&identity, progress(end), w.clone(), optimizer).save(path)?;
+        }
+        let finished = end as u64 >= total;
+        let epochs = end as f64 / per_epoch as f64;
+        let report = scene.finish(&mut self.totals, &w, epochs, finished);
         on_event(TrainEvent::Report(&report));
         Ok(report)
     }
 
-    /// The asynchronous parameter server: reports once, at the end.
+    /// The asynchronous parameter server: reports once, at the end. With a checkpoint,
+    /// every rank saves its own part at the end (the weights, a server's optimizer state,
+    /// a worker's place), and a time limit stops each worker after its current step.
     async fn parameter_server(
         mut self,
         mut w: Vec<f32>,
@@ -327,18 +362,28 @@ impl<'a, M: Model> Trainer<'a, M> {
     ) -> Result<Report> {
         let scene = self.scene;
         let spec = scene.spec;
+        let rank = self.comm.rank();
+        let identity = spec.run_identity(scene.ranks);
         let slots = scene.model.parameters().div_ceil(spec.servers.max(1));
         let mut optimizer = spec.optimizer.build(slots);
+        let mut start = Progress::default();
+        if let Some(c) = load_own(spec, rank, &identity, w.len())? {
+            (w, optimizer, start) = (c.weights, c.optimizer, c.progress);
+        }
         let config = PsConfig {
             servers: spec.servers,
             batch: spec.batch,
             epochs: spec.epochs,
             seed: spec.seed,
             staleness: spec.staleness,
+            start,
+            stop_at: spec.time_limit.map(|t| scene.started + t),
         };
         let workers = scene.ranks.saturating_sub(spec.servers).max(1);
         let n = scene.model.examples(scene.train);
-        let total = (n / workers).div_ceil(spec.batch) as u64 * spec.epochs as u64;
+        let per_epoch = (n / workers).div_ceil(spec.batch).max(1) as u64;
+        let total = per_epoch * spec.epochs as u64;
+        let done_before = start.epoch as u64 * per_epoch + start.step as u64;
         // This rank's own steps (a worker's; a server takes none).
         let mut mine = Totals::default();
         let ps = train_ps(
@@ -353,27 +398,64 @@ impl<'a, M: Model> Trainer<'a, M> {
                 mine.compute += step.compute;
                 mine.communicate += step.communicate;
                 on_event(TrainEvent::Step {
-                    done: step.steps as u64,
+                    done: done_before + step.steps as u64,
                     total,
                 });
             },
         )
         .await?;
+        let worker = rank < workers;
+        if let Some(path) = own_checkpoint(spec, rank) {
+            Checkpoint::new(&identity, ps.progress, w.clone(), optimizer).save(&path)?;
+        }
         // Over the ranks: pushes the servers applied (one per shard per worker step), rows
-        // the workers trained on, and the bytes they sent.
-        let applied = if self.comm.rank() < workers {
-            0
-        } else {
-            ps.updates
-        };
-        let mut sums = [applied as f64, mine.samples as f64, mine.bytes as f64];
+        // the workers trained on, the bytes they sent, and the workers that stopped early.
+        let applied = if worker { 0 } else { ps.updates };
+        let stopped = worker && ps.progress.epoch < spec.epochs;
+        let mut sums = [
+            applied as f64,
+            mine.samples as f64,
+            mine.bytes as f64,
+            f64::from(u8::from(stopped)),
+        ];
         self.comm.all_reduce(&mut sums, ReduceOp::Sum).await?;
         let gradients = (sums[0] / spec.servers as f64) as u64;
         (mine.updates, mine.samples, mine.bytes) = (gradients, sums[1] as u64, sums[2] as u64);
         self.totals = mine;
-        let report = scene.finish(&mut self.totals, &w, spec.epochs as f64, true);
+        let epochs = if worker {
+            (ps.progress.epoch as u64 * per_epoch + ps.progress.step as u64) as f64
+                / per_epoch as f64
+        } else {
+            spec.epochs as f64
+        };
+        let report = scene.finish(&mut self.totals, &w, epochs, sums[3] == 0.0);
         on_event(TrainEvent::Report(&report));
         Ok(report)
+    }
+}
+
+/// This rank's checkpoint file in ps and local mode: `FILE.rank{r}` (each rank saves its
+/// own optimizer state and place), if the run has a checkpoint.
+fn own_checkpoint(spec: &TrainSpec, rank: usize) -> Option<std::path::PathBuf> {
+    spec.checkpoint.as_ref().map(|path| {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(format!(".rank{rank}"));
+        name.into()
+    })
+}
+
+/// This rank's saved state in ps and local mode, checked to be of this run.
+fn load_own(
+    spec: &TrainSpec,
+    rank: usize,
+    identity: &str,
+    parameters: usize,
+) -> Result<Option<Checkpoint>> {
+    match own_checkpoint(spec, rank) {
+        None => Ok(None),
+        Some(path) => Checkpoint::load(&path)?
+            .map(|c| c.for_run(identity, parameters))
+            .transpose(),
     }
 }
 

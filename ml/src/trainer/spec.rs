@@ -118,9 +118,11 @@ pub struct TrainSpec {
     pub seed: u64,
     /// Evaluate every this many steps (0: at the end of every epoch).
     pub eval_every: usize,
-    /// Save the run here and resume from it if it exists (sync mode).
+    /// Save the run here and resume from it if it exists: this file in sync mode (rank 0
+    /// saves it), `FILE.rank{r}` for each rank in ps and local mode.
     pub checkpoint: Option<PathBuf>,
-    /// Save every this many steps (0: at the end of every epoch), and always at the end.
+    /// Save every this many steps (0: at the end of every epoch; at averagings in local
+    /// mode), and always at the end (ps mode saves only at the end).
     pub checkpoint_every: usize,
     /// Stop after this long (the ranks agree on the step), saving the checkpoint.
     pub time_limit: Option<Duration>,
@@ -173,11 +175,6 @@ impl TrainSpec {
             return Err(MlError::invalid(
                 "--compress applies to --mode sync only (ps sends sparse pairs, local averages \
                  weights)",
-            ));
-        }
-        if self.checkpoint.is_some() && self.mode != Mode::Sync {
-            return Err(MlError::invalid(
-                "checkpoints are supported in --mode sync only",
             ));
         }
         if self.mode == Mode::Local && self.average_every == 0 {
@@ -238,7 +235,7 @@ mod tests {
             },
             TrainSpec {
                 mode: Mode::Local,
-                checkpoint: Some("x".into()),
+                average_every: 0,
                 ..good.clone()
             },
         ];

@@ -96,7 +96,8 @@ pub(crate) struct TrainArgs {
     /// Evaluate every N steps (0: at the end of every epoch).
     #[arg(long, value_name = "N", default_value_t = 0)]
     eval_every: usize,
-    /// Save the run to FILE and resume from it when it exists (sync mode).
+    /// Save the run to FILE and resume from it when it exists (ps and local mode: each
+    /// rank to FILE.rank{r}).
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
     /// Save the checkpoint every N steps (0: at the end of every epoch), and at the end.
