@@ -204,7 +204,10 @@ fn local_and_parameter_server_runs_resume_from_their_rank_files() {
         };
         let stopped = run(ranks, &limited);
         let stopped = stopped[0].last().unwrap();
-        assert!(stopped.is_final && !stopped.finished, "{mode:?}: {stopped:?}");
+        assert!(
+            stopped.is_final && !stopped.finished,
+            "{mode:?}: {stopped:?}"
+        );
         for rank in 0..ranks {
             let file = format!("{}.rank{rank}", path.display());
             assert!(std::path::Path::new(&file).exists(), "{mode:?}: {file}");

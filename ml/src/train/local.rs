@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use fccl_collectives::{Communicator, ReduceOp};
 
-use super::sync::epoch_order;
+use super::sync::block_order;
 use crate::data::block_range;
 use crate::error::{MlError, Result};
 use crate::model::{Model, SparseGradient, check_parameters};
@@ -102,8 +102,7 @@ pub async fn train_local<M: Model, O: Optimizer + ?Sized>(
     let mut steps = 0usize;
     let mut round = Round::default();
     for epoch in 0..config.epochs {
-        let order = epoch_order(block.len(), config.seed ^ ((rank as u64) << 32), epoch);
-        let rows: Vec<usize> = order.iter().map(|&i| block.start + i).collect();
+        let rows = block_order(&block, config.seed, rank, epoch);
         for batch in rows.chunks(config.batch).take(steps_per_epoch) {
             steps += 1;
             if steps <= config.start {

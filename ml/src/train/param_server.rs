@@ -37,7 +37,7 @@ use futures_util::stream::FuturesUnordered;
 use fccl_collectives::{Communicator, Payload, PostedRecv, Rank, ReduceOp};
 
 use super::clocks::Clocks;
-use super::sync::{Progress, epoch_order};
+use super::sync::{Progress, block_order};
 use crate::data::block_range;
 use crate::error::{MlError, Result};
 use crate::model::{Model, SparseGradient, check_parameters};
@@ -305,8 +305,7 @@ async fn work<M: Model>(
     let mut grad = SparseGradient::new();
     let mut at = config.start;
     'epochs: while at.epoch < config.epochs {
-        let order = epoch_order(block.len(), config.seed ^ ((rank as u64) << 32), at.epoch);
-        let rows: Vec<usize> = order.iter().map(|&i| block.start + i).collect();
+        let rows = block_order(&block, config.seed, rank, at.epoch);
         for batch in rows.chunks(config.batch).skip(at.step) {
             let talk = Instant::now();
             let touched = model.touched(data, batch);

@@ -20,6 +20,7 @@
 //! then touch only the coordinates the batch touched (lazy L2, lazy optimizer state), as a
 //! single process's sparse step would.
 
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
@@ -101,6 +102,18 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mixed = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     rows.shuffle(&mut StdRng::seed_from_u64(mixed));
     rows
+}
+
+/// The row order of `epoch` within `rank`'s block of rows (local SGD and the parameter
+/// server's workers): a permutation of `block` seeded by `(seed, rank, epoch)`.
+pub(crate) fn block_order(
+    block: &Range<usize>,
+    seed: u64,
+    rank: usize,
+    epoch: usize,
+) -> Vec<usize> {
+    let order = epoch_order(block.len(), seed ^ ((rank as u64) << 32), epoch);
+    order.iter().map(|&i| block.start + i).collect()
 }
 
 /// Trains `w` on `data` (every rank holds all of it and uses its share of each batch) with
