@@ -45,6 +45,20 @@ impl Write for Captured {
     }
 }
 
+/// Where `--json FILE` goes: stdout for `-`, else a new buffered file.
+pub(super) fn json_sink(json: Option<&Path>) -> io::Result<Option<Box<dyn Write + Send>>> {
+    Ok(match json {
+        None => None,
+        Some(path) if path == Path::new("-") => Some(Box::new(io::stdout())),
+        Some(path) => {
+            let file = File::create(path).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
+            })?;
+            Some(Box::new(BufWriter::new(file)))
+        }
+    })
+}
+
 /// The sinks of one `fccl bench` run. Write errors are kept and reported at the end, so a
 /// closed pipe does not abort the ranks mid-collective.
 pub(super) struct Output {
@@ -60,16 +74,7 @@ impl Output {
     /// JSON.
     pub(super) fn open(json: Option<&Path>, points: usize) -> io::Result<Output> {
         let json_to_stdout = json == Some(Path::new("-"));
-        let json: Option<Box<dyn Write + Send>> = match json {
-            None => None,
-            Some(_) if json_to_stdout => Some(Box::new(io::stdout())),
-            Some(path) => {
-                let file = File::create(path).map_err(|e| {
-                    io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
-                })?;
-                Some(Box::new(BufWriter::new(file)))
-            }
-        };
+        let json = json_sink(json)?;
         let progress = (io::stdout().is_terminal() && !json_to_stdout && !cfg!(test)).then(|| {
             let bar = ProgressBar::new(points as u64);
             bar.set_style(

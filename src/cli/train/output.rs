@@ -1,14 +1,13 @@
 //! Where `fccl train` reports: a line per evaluation, JSON lines, and a progress bar on a
 //! terminal.
 
-use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 
 use fccl_ml::trainer::{Report, TrainEvent};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::output::Captured;
+use crate::cli::output::{Captured, json_sink};
 
 /// The sinks of one run. Write errors are kept and reported at the end, so that a closed
 /// pipe does not stop the ranks mid-step.
@@ -25,16 +24,7 @@ impl TrainOutput {
     /// if stdout is a terminal not taken by JSON.
     pub(super) fn open(json: Option<&Path>) -> io::Result<TrainOutput> {
         let json_to_stdout = json == Some(Path::new("-"));
-        let json: Option<Box<dyn Write + Send>> = match json {
-            None => None,
-            Some(_) if json_to_stdout => Some(Box::new(io::stdout())),
-            Some(path) => {
-                let file = File::create(path).map_err(|e| {
-                    io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
-                })?;
-                Some(Box::new(BufWriter::new(file)))
-            }
-        };
+        let json = json_sink(json)?;
         let lines: Box<dyn Write + Send> = if json_to_stdout {
             Box::new(io::stderr())
         } else {
