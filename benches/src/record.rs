@@ -43,17 +43,23 @@ pub struct BenchRecord {
     pub correct: bool,
     /// The largest peak resident memory of the ranks' processes while the point ran, in MiB.
     pub peak_rss_mb: f64,
-    /// Requests to the media's services per operation, all ranks together (their polls
-    /// included), where the transport counts them (SQS); absent otherwise.
+    /// Requests to the media's servers per operation, all ranks together (their polls
+    /// included): SQS API calls, store commands; 0 over tcp, whose direct pairs need no
+    /// server. Absent where the media count nothing (`local`). See
+    /// [`Usage`](fccl_collectives::Usage) for what each medium counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests: Option<f64>,
-    /// The requests as billed (SQS bills each 64 KiB of a request's payload as one).
+    /// The requests as billed (SQS bills each 64 KiB of a request's payload as one; 0 for
+    /// stores and tcp, billed by the hour).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billed_requests: Option<f64>,
-    /// The fewest requests the operation's messages need at the medium's limits.
+    /// The fewest requests the operation's messages need at the medium's limits (SQS; 0
+    /// for media not billed per request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub least_requests: Option<f64>,
-    /// Payload bytes sent through the media per operation, all ranks together.
+    /// Payload bytes sent through the media per operation, all ranks together: the frames
+    /// of the messages (each with its 48-byte header) and, for stores, shared objects;
+    /// without the media's own framing or messages a rank sends itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_sent: Option<f64>,
     /// What the billed requests of one operation cost at list prices, in US dollars.

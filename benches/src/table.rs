@@ -4,9 +4,10 @@ use crate::record::BenchRecord;
 use crate::spec::BenchSpec;
 
 /// The lines before the rows: what runs, and the column names with their units; with
-/// `requests`, the columns of the media's requests per operation too, and with a cost
-/// model in `spec`, the estimated dollars per 1,000 operations.
-pub fn header(spec: &BenchSpec, ranks: usize, requests: bool) -> String {
+/// `usage` (the media count their traffic), the columns of the bytes sent and the media's
+/// requests per operation too, and with a cost model in `spec`, the estimated dollars per
+/// 1,000 operations.
+pub fn header(spec: &BenchSpec, ranks: usize, usage: bool) -> String {
     let algorithm = spec.algorithm.map_or_else(
         || "selected per size".to_string(),
         |a| format!("{a} (forced)"),
@@ -22,9 +23,12 @@ pub fn header(spec: &BenchSpec, ranks: usize, requests: bool) -> String {
         ""
     };
     let (mut names, mut units) = (String::new(), String::new());
-    if requests {
-        names.push_str(&format!("  {:>9} {:>9}", "requests", "least"));
-        units.push_str(&format!("  {:>9} {:>9}", "(/op)", "(/op)"));
+    if usage {
+        names.push_str(&format!(
+            "  {:>12} {:>9} {:>9}",
+            "sent", "requests", "least"
+        ));
+        units.push_str(&format!("  {:>12} {:>9} {:>9}", "(B/op)", "(/op)", "(/op)"));
     }
     if spec.cost.is_some() {
         names.push_str(&format!("  {:>10}", "usd/1k"));
@@ -100,8 +104,10 @@ pub fn row(r: &BenchRecord) -> String {
     } else {
         r.algorithm.clone()
     };
-    let mut requests = match (r.requests, r.least_requests) {
-        (Some(made), Some(least)) => format!("  {made:>9.1} {least:>9.1}"),
+    let mut requests = match (r.bytes_sent, r.requests, r.least_requests) {
+        (Some(sent), Some(made), Some(least)) => {
+            format!("  {sent:>12.0} {made:>9.1} {least:>9.1}")
+        }
         _ => String::new(),
     };
     if let Some(usd) = r.usd_per_op {
@@ -181,7 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn request_columns_line_up_when_the_media_count_requests() {
+    fn usage_columns_line_up_when_the_media_count_their_traffic() {
         let mut spec = BenchSpec::new(Collective::AllReduce, vec![1024]);
         spec.transport = "sqs".into();
         let prices = crate::cost::Prices::aws();
@@ -190,8 +196,10 @@ mod tests {
         let names = head.lines().nth(2).unwrap();
         let mut r = record();
         (r.requests, r.least_requests, r.usd_per_op) = (Some(31.25), Some(9.6), Some(1.25e-5));
+        r.bytes_sent = Some(6_291_744.0);
         let line = row(&r);
         for (name, value) in [
+            ("sent", "6291744"),
             ("requests", "31.2"),
             ("least", "9.6"),
             ("usd/1k", "1.250e-2"),

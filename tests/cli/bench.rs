@@ -52,7 +52,12 @@ fn bench_over_tcp_prints_one_table_as_a_single_process_would() {
     );
     let rows: Vec<&&str> = lines.iter().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(rows.len(), 10, "{done:?}");
-    assert!(rows.iter().all(|r| r.ends_with("yes")), "{done:?}");
+    // The correct column, then what the ranks sent (no requests: no server over tcp).
+    assert!(rows.iter().all(|r| r.contains("  yes ")), "{done:?}");
+    assert!(
+        rows.iter().all(|r| r.ends_with(" 0.0       0.0")),
+        "{done:?}"
+    );
     assert!(!done.stdout.contains("[0]"), "{done:?}");
 }
 
@@ -106,6 +111,49 @@ fn bench_over_tcp_json_to_stdout_is_bare() {
     let records = records(&done.stdout);
     assert_eq!(records.len(), 1, "{done:?}");
     all_correct(&records, 2);
+}
+
+/// Over tcp each record carries the payload bytes the ranks sent per operation, as a ring
+/// allreduce must move them, and no requests (no server between the ranks).
+#[test]
+fn bench_over_tcp_reports_the_bytes_each_operation_sent() {
+    let done = run(
+        fccl().args([
+            "bench",
+            "allreduce",
+            "-n",
+            "2",
+            "--transport",
+            "tcp",
+            "--algo",
+            "ring",
+            "--sizes",
+            "1M",
+            "--iters",
+            "3",
+            "--warmup",
+            "1",
+            "--json",
+            "-",
+        ]),
+        LIMIT,
+    );
+    assert!(done.status.success(), "{done:?}");
+    let records = records(&done.stdout);
+    assert_eq!(records.len(), 1, "{done:?}");
+    let r = &records[0];
+    all_correct(&records, 2);
+    assert_eq!(r["algorithm"], "ring", "{r}");
+    // Each of 2 ranks sends the other its half (512 KiB) once to reduce and once to gather,
+    // in pipeline messages of at most 64 KiB, each with a 48-byte frame header.
+    let (p, half) = (2u64, 512u64 << 10);
+    let expected = p * 2 * (p - 1) * (half + half.div_ceil(64 << 10) * 48);
+    assert_eq!(expected, 2_098_688);
+    assert_eq!(r["bytes_sent"].as_f64(), Some(expected as f64), "{r}");
+    assert_eq!(r["requests"].as_f64(), Some(0.0), "{r}");
+    assert_eq!(r["billed_requests"].as_f64(), Some(0.0), "{r}");
+    // The table shows the same figure.
+    assert!(done.stderr.contains(" 2098688 "), "{done:?}");
 }
 
 /// Starts rank `rank` of `job` running `fccl bench` with `args`.
@@ -186,7 +234,7 @@ fn fccl_run_starts_bench_ranks() {
     assert!(
         done.stdout
             .lines()
-            .any(|l| l.starts_with("[0]") && l.ends_with("yes"))
+            .any(|l| l.starts_with("[0]") && l.contains("  yes "))
     );
     assert!(!done.stdout.contains("[1]"), "{done:?}");
 }

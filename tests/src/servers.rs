@@ -1,12 +1,12 @@
 //! Real servers for tests, on free loopback ports: a `memcached` child process that is
 //! killed on drop, can be restarted in place (same port), and lists its keys with its own
-//! commands (`lru_crawler metadump all`, `stats`); and a `moto_server` (an SQS look-alike,
-//! `pip install 'moto[server]'`) killed on drop.
+//! commands (`lru_crawler metadump all`, `stats`); a `redis-server` killed on drop; and a
+//! `moto_server` (an SQS look-alike, `pip install 'moto[server]'`) killed on drop.
 //!
 //! Only the standard library is used, so other crates' tests can include this file with
-//! `#[path]`. Without `memcached` (`moto_server`) on the PATH, [`Memcached::start`]
-//! ([`Moto::start`]) says so and returns `None`, except under CI (the `CI` variable set),
-//! where a missing server fails the test.
+//! `#[path]`. Without `memcached` (`redis-server`, `moto_server`) on the PATH,
+//! [`Memcached::start`] ([`Redis::start`], [`Moto::start`]) says so and returns `None`,
+//! except under CI (the `CI` variable set), where a missing server fails the test.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -226,6 +226,75 @@ fn unescape(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A `redis-server` child process on a loopback port, without persistence.
+pub struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    /// Starts `redis-server --port PORT --bind 127.0.0.1` on a free port and waits (up to
+    /// 5 s) until it answers a `PING`; `None` if there is no `redis-server`.
+    pub fn start() -> Option<Redis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // scripts/test.sh installs it: under CI a missing server fails.
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "redis-server is not installed (scripts/test.sh installs it)"
+                );
+                eprintln!("redis-server is not installed: skipping this test");
+                return None;
+            }
+            Err(e) => panic!("cannot start redis-server: {e}"),
+        };
+        let server = Redis { child, port };
+        let until = Instant::now() + Duration::from_secs(5);
+        while !server.answers() {
+            assert!(
+                Instant::now() < until,
+                "redis-server on port {port} did not answer within 5 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Some(server)
+    }
+
+    fn answers(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut line = String::new();
+        stream.write_all(b"PING\r\n").is_ok()
+            && BufReader::new(stream).read_line(&mut line).is_ok()
+            && line == "+PONG\r\n"
+    }
+
+    /// The server as `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A `moto_server` child process (AWS look-alikes, SQS among them) on a loopback port.

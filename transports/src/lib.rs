@@ -16,5 +16,6 @@ pub mod redis;
 mod sealed;
 pub mod sqs;
 pub mod tcp;
+mod usage;
 
 pub use fccl_collectives::Transport;

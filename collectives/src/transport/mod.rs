@@ -74,21 +74,42 @@ impl LinkProfile {
     }
 }
 
-/// What an endpoint has asked of its medium so far, for reports of cost: the counters of
-/// media billed per request (SQS). Every field only grows; a report takes differences.
+/// What an endpoint has asked of its medium so far, for reports of traffic and cost. Every
+/// field only grows; a report takes differences.
+///
+/// What each medium counts:
+///
+/// | medium | `requests` | `billed_requests`, `least_requests`, `usd` | `bytes_sent` |
+/// | --- | --- | --- | --- |
+/// | sqs | every API call | as SQS bills them | message payloads |
+/// | redis, memcached | every command | 0 (a store is billed by the hour) | message and object payloads |
+/// | tcp | 0 (no server between direct pairs) | 0 | message payloads written to peers |
+///
+/// A tcp endpoint with a fallback adds all that its fallback counts (the relayed pairs'
+/// messages, and the fallback's own requests). Media that count nothing (`local`, `sim`)
+/// report no usage at all ([`Transport::usage`] is `None`).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Usage {
-    /// Requests made to the medium's service: sends, receives (empty polls included),
-    /// deletes, set-up and leaving.
+    /// Requests made to a server between the ranks, as its service counts them: for SQS
+    /// every API call (sends, receives with empty polls, deletes, set-up and leaving); for
+    /// a store every command (each of a pipeline or batch, the reader's or poller's reads
+    /// whether they find anything or not, health checks, set-up and leaving). Messages that
+    /// need no server (tcp's direct pairs) make none: this counts a service's work, not
+    /// messages.
     pub requests: u64,
     /// The requests as the service bills them (SQS bills each 64 KiB of a request's
-    /// payload as one request).
+    /// payload as one request); 0 for media billed by the hour (stores) or not at all.
     pub billed_requests: u64,
     /// The fewest requests the messages moved so far need at the medium's limits (SQS: one
     /// batch send per 10 records or per maximum body, one tenth of a receive and of a
-    /// delete per record), without polls, retries, set-up or leaving.
+    /// delete per record), without polls, retries, set-up or leaving; 0 for media not
+    /// billed per request.
     pub least_requests: f64,
-    /// Payload bytes this endpoint sent through the medium (messages to itself excluded).
+    /// Payload bytes this endpoint sent to its peers through the medium: the whole of each
+    /// message handed to [`Transport::send`] (a collective's frame, its 48-byte header
+    /// included) and, for stores, of each shared object put; without the medium's own
+    /// framing (record heads, MACs, encodings, padding), without control records (aborts,
+    /// goodbyes, credit) and without messages to itself.
     pub bytes_sent: u64,
     /// What the billed requests cost at the medium's list price, in US dollars.
     pub usd: f64,
@@ -181,8 +202,8 @@ pub trait Transport: Send + Sync + 'static {
     fn relayed_peers(&self) -> Vec<Rank> {
         Vec::new()
     }
-    /// What this endpoint has asked of its medium so far, where the medium counts it (media
-    /// billed per request); `None` for the others.
+    /// What this endpoint has asked of its medium so far (see [`Usage`] for what each
+    /// medium counts); `None` for media that count nothing.
     fn usage(&self) -> Option<Usage> {
         None
     }

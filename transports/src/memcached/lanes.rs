@@ -11,7 +11,7 @@
 //! used are `ms KEY LEN T<ttl>` and `mg KEY v`; a connection that fails or times out, or
 //! that is left mid-response, is dropped, never reused.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 
 use super::store::server_error;
 use crate::sealed::HEAD_LEN;
+use crate::usage::Counters;
 
 /// How many runs the parts of one message are cut into, at most.
 pub(crate) const LANES: usize = 4;
@@ -42,6 +43,8 @@ pub(crate) struct Lanes {
     idle: Vec<Mutex<Vec<Conn>>>,
     io_timeout: Duration,
     ttl: u32,
+    /// The store's counters: each `ms` and `mg` is a request.
+    usage: Arc<Counters>,
 }
 
 /// A part to store: its server and key, and its payload; the lane seals it.
@@ -72,6 +75,7 @@ impl Lanes {
         names: Vec<String>,
         io_timeout: Duration,
         ttl: u32,
+        usage: Arc<Counters>,
     ) -> Lanes {
         let idle = servers.iter().map(|_| Mutex::new(Vec::new())).collect();
         Lanes {
@@ -80,6 +84,7 @@ impl Lanes {
             idle,
             io_timeout,
             ttl,
+            usage,
         }
     }
 
@@ -167,6 +172,7 @@ impl Lanes {
             .into_bytes();
             out.extend_from_slice(&head);
             let stream = conn.get_mut();
+            self.usage.requests(1);
             let write = async {
                 if part.payload.len() < INLINE {
                     out.extend_from_slice(&part.payload);
@@ -253,6 +259,7 @@ impl Lanes {
             let (s, key) = &keys[i];
             commands[*s].extend_from_slice(format!("mg {key} v\r\n").as_bytes());
         }
+        self.usage.requests(run.len());
         for (s, command) in commands.iter().enumerate() {
             if command.is_empty() {
                 continue;

@@ -5,6 +5,7 @@
 //! A key goes to server `fnv1a(key) % servers`, the same in every process. Batches are
 //! grouped per server and the groups exchanged concurrently, one pipelined round trip each.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use fccl_collectives::{Error, ErrorKind, Result};
@@ -17,6 +18,7 @@ use tokio::time::Instant;
 
 use super::lanes::Lanes;
 use super::spec::MemcachedSpec;
+use crate::usage::Counters;
 
 /// An item that was found: its value and CAS token.
 pub(crate) struct Item {
@@ -32,6 +34,9 @@ pub(crate) struct Store {
     names: Vec<String>,
     /// The expiry of every item this job stores, in seconds.
     ttl: u32,
+    /// Every command sent to the servers (the lanes' too), and the payload bytes stored
+    /// for peers.
+    pub(crate) usage: Arc<Counters>,
 }
 
 /// A transport error naming `server`.
@@ -63,10 +68,13 @@ impl Store {
         let mut clients = Vec::new();
         let mut names = Vec::new();
         let mut item = usize::MAX;
+        let usage = Arc::new(Counters::default());
         for (i, (host, port)) in spec.servers.iter().enumerate() {
             let name = spec.server(i);
             let left = deadline.saturating_duration_since(Instant::now());
             let setup = async {
+                // `stats`, `stats settings`, then a no-op on the client's connection.
+                usage.requests(3);
                 let max = settings(host, *port, &name).await?;
                 let client = AsyncMetaClient::builder()
                     .connect_timeout(Some(left.clamp(Duration::from_millis(100), io_timeout)))
@@ -93,13 +101,20 @@ impl Store {
             clients.push(client);
             names.push(name);
         }
-        let lanes = Lanes::new(spec.servers.clone(), names.clone(), io_timeout, ttl);
+        let lanes = Lanes::new(
+            spec.servers.clone(),
+            names.clone(),
+            io_timeout,
+            ttl,
+            Arc::clone(&usage),
+        );
         Ok((
             Store {
                 clients,
                 lanes,
                 names,
                 ttl,
+                usage,
             },
             item,
         ))
@@ -132,6 +147,7 @@ impl Store {
         F: Fn(usize, Vec<String>) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<T>>>,
     {
+        self.usage.requests(keys.len());
         let mut groups: Vec<Vec<usize>> = vec![Vec::new(); self.clients.len()];
         for (i, (server, _)) in keys.iter().enumerate() {
             groups[*server].push(i);
@@ -249,6 +265,7 @@ impl Store {
 
     async fn mutate(&self, s: usize, set: Set) -> Result<bool> {
         let name = &self.names[s];
+        self.usage.requests(1);
         match self.clients[s].run(set).await {
             Ok(r) if r.applied() => Ok(true),
             Ok(r)
@@ -291,6 +308,7 @@ impl Store {
     /// Deletes `key` on server `s` if it still is the item whose CAS token is `cas`.
     pub(crate) async fn delete_if(&self, s: usize, key: &str, cas: u64) -> Result<()> {
         let name = &self.names[s];
+        self.usage.requests(1);
         self.clients[s]
             .run(Delete::new(key).compare_cas(cas))
             .await
@@ -309,6 +327,7 @@ impl Store {
         if delta < 0 {
             op = op.decrement();
         }
+        self.usage.requests(1);
         let r = self.clients[s]
             .run(op)
             .await

@@ -10,7 +10,7 @@ use crate::peers::Peers;
 use bytes::{Bytes, BytesMut};
 use fccl_collectives::{
     BoxFuture, CommId, Error, ErrorKind, JobSpec, LinkProfile, Rank, Result, SharedObjects, Tag,
-    Transport,
+    Transport, Usage,
 };
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -258,7 +258,7 @@ impl Inner {
         key: impl Fn(u32) -> String,
     ) -> Result<()> {
         let limit = self.job.timeout;
-        let parts = self.parts_of(msg.len())?;
+        let (len, parts) = (msg.len(), self.parts_of(msg.len())?);
         let head = |part: u32| Head {
             kind: Kind::Data,
             source: self.rank,
@@ -266,7 +266,7 @@ impl Inner {
             message,
             part,
             parts,
-            total: msg.len() as u64,
+            total: len as u64,
         };
         let out = |part: u32| {
             let start = part as usize * self.payload;
@@ -290,7 +290,9 @@ impl Inner {
                 ErrorKind::Timeout,
                 format!("memcached: storing took longer than {limit:?}"),
             )
-        })?
+        })??;
+        self.store.usage.sent(len);
+        Ok(())
     }
 
     /// Reads the parts 1.. of the message or object whose part 0 is `head` and `payload`
@@ -564,6 +566,14 @@ impl Transport for MemcachedTransport {
 
     fn shared(&self) -> Option<&dyn SharedObjects> {
         Some(self)
+    }
+
+    /// Every command this endpoint sent to the servers (each of a batch's; the poller's
+    /// reads, empty or not, set-up and leaving included) and the payload bytes of the
+    /// messages and objects it stored for peers. The servers are billed by the hour: no
+    /// request is billed.
+    fn usage(&self) -> Option<Usage> {
+        Some(self.inner.store.usage.usage())
     }
 
     /// Says goodbye to every peer, waits (up to a few seconds) for their goodbyes, deletes

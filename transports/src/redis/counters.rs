@@ -143,6 +143,7 @@ impl Inner {
             };
             let mut cmd = redis::cmd("BLPOP");
             cmd.arg(wake).arg(block.as_secs_f64().max(0.001));
+            self.usage.requests(1);
             let popped = tokio::select! {
                 popped = cmd.query_async::<Option<(String, i64)>>(&mut lease.conn) => popped,
                 _ = &mut changed => continue,

@@ -16,6 +16,7 @@ use super::keys::Keys;
 use super::record::{Head, Sealer};
 use crate::peers::Peers;
 use crate::record::Kind;
+use crate::usage::Counters;
 
 /// How much payload one pipeline pushes at most: the records of larger messages go in
 /// several pipelines, so that a huge message is not copied whole into one command.
@@ -71,6 +72,8 @@ pub(super) struct Inner {
     pub(super) flow: Flow,
     /// The reader and the credit publisher, ended when the endpoint leaves.
     pub(super) tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Every command sent to the server, and the payload bytes pushed for peers.
+    pub(super) usage: Counters,
 }
 
 impl Inner {
@@ -100,6 +103,7 @@ impl Inner {
         what: &str,
     ) -> Result<T> {
         let mut conn = self.conn.get();
+        self.usage.requests(pipe.len());
         match tokio::time::timeout(limit, pipe.query_async::<T>(&mut conn)).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(self
@@ -171,6 +175,7 @@ impl Inner {
                 .collect();
             let left = deadline.saturating_duration_since(Instant::now());
             self.push(to, &records, left).await?;
+            self.usage.sent(bytes);
         }
         Ok(())
     }

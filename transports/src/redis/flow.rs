@@ -205,6 +205,7 @@ impl Inner {
         let mut cmd = redis::cmd("BLPOP");
         cmd.arg(self.keys.credit(self.rank, to))
             .arg(block.as_secs_f64().max(0.001));
+        self.usage.requests(1);
         let popped = tokio::select! {
             popped = cmd.query_async::<Option<(String, u64)>>(&mut lease.conn) => popped,
             _ = changed => return Ok(()),

@@ -108,7 +108,9 @@ impl Inner {
         let mut pipe = redis::pipe();
         pipe.cmd("RPUSH").arg(&key).arg(seal(0)).ignore();
         pipe.cmd("EXPIRE").arg(&key).arg(self.ttl_secs).ignore();
-        self.run::<()>(&pipe, limit, "cannot put an object").await
+        self.run::<()>(&pipe, limit, "cannot put an object").await?;
+        self.usage.sent(value.len());
+        Ok(())
     }
 
     /// The whole object whose part 0 is `first`; `Ok(None)` if `first` is forged.
@@ -211,6 +213,7 @@ impl Inner {
             let mut cmd = redis::cmd("BLMOVE");
             cmd.arg(&key).arg(&key).arg("LEFT").arg("RIGHT");
             cmd.arg(block.as_secs_f64().max(0.001));
+            self.usage.requests(1);
             let moved = tokio::select! {
                 moved = cmd.query_async::<Option<Vec<u8>>>(&mut lease.conn) => moved,
                 _ = &mut changed => continue,

@@ -71,6 +71,7 @@ impl Inner {
 
     /// Renews the sentinel; fails if it is gone.
     async fn check_keys(&self, conn: &mut MultiplexedConnection) -> Result<()> {
+        self.usage.requests(1);
         let renewed: redis::RedisResult<i64> = redis::cmd("EXPIRE")
             .arg(&self.alive_key)
             .arg(self.ttl_secs)
@@ -98,6 +99,7 @@ impl Inner {
             self.conn.replace(shared);
         }
         self.blocking.clear();
+        self.usage.requests(1);
         match run_id(&mut conn).await {
             Ok(id) if id != self.run_id => return Err(self.restarted()),
             Ok(_) => {}
@@ -121,6 +123,7 @@ impl Inner {
                     return self.fail(e);
                 }
             }
+            self.usage.requests(1);
             let popped: redis::RedisResult<Option<(Vec<u8>, Vec<u8>)>> = redis::cmd("BLPOP")
                 .arg(&key)
                 .arg(BLOCK.as_secs_f64())
@@ -150,6 +153,7 @@ impl Inner {
             let Some((_, record)) = record else { continue };
             self.accept(Bytes::from(record), &mut parts, &mut seen);
             // Take what else waits without blocking, one round trip for many records.
+            self.usage.requests(1);
             let more: redis::RedisResult<Option<Vec<Vec<u8>>>> = redis::cmd("LPOP")
                 .arg(&key)
                 .arg(DRAIN)

@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use fccl_collectives::{
     BoxFuture, CommId, Error, ErrorKind, JobSpec, LinkProfile, Rank, Result, SharedObjects, Tag,
-    Transport,
+    Transport, Usage,
 };
 use redis::{ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
 use tokio::sync::Notify;
@@ -33,6 +33,7 @@ use super::spec::{MIN_CHUNK_BYTES, RedisSpec};
 use crate::peers::Peers;
 use crate::record::{Kind, reason_bytes};
 use crate::tcp::io_thread::IoThread;
+use crate::usage::Counters;
 
 /// What the cost model assumes of a redis link: a round trip to a server in the same
 /// region on each side of a message.
@@ -118,6 +119,8 @@ async fn setup(job: JobSpec, rank: Rank, spec: RedisSpec) -> Result<Arc<Inner>> 
         .arg("EX")
         .arg(ttl)
         .ignore();
+    let usage = Counters::default();
+    usage.requests(1 + pipe.len());
     let started = async {
         let id = run_id(&mut conn).await?;
         pipe.query_async::<()>(&mut conn).await?;
@@ -157,6 +160,7 @@ async fn setup(job: JobSpec, rank: Rank, spec: RedisSpec) -> Result<Arc<Inner>> 
         puts: Mutex::new(HashMap::new()),
         counters: Mutex::new(HashMap::new()),
         flow: Flow::new(job.size, spec.window_bytes),
+        usage,
         conn: SharedConn::new(conn),
         blocking,
         job,
@@ -227,6 +231,14 @@ impl Transport for RedisTransport {
 
     fn profile(&self) -> LinkProfile {
         PROFILE
+    }
+
+    /// Every command this endpoint sent to the server (each of a pipeline's; the reader's
+    /// blocking pops and health checks, set-up and leaving included) and the payload bytes
+    /// of the messages and objects it stored for peers. The server is billed by the hour:
+    /// no request is billed.
+    fn usage(&self) -> Option<Usage> {
+        Some(self.inner.usage.usage())
     }
 
     /// Objects and counters on the server, under the job's prefix (see `objects.rs`).

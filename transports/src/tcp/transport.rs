@@ -19,7 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use fccl_collectives::transport::mailbox::Mailbox;
 use fccl_collectives::{
-    BoxFuture, CommId, Error, ErrorKind, JobSpec, LinkProfile, Rank, Result, Tag, Transport,
+    BoxFuture, CommId, Error, ErrorKind, JobSpec, LinkProfile, Rank, Result, Tag, Transport, Usage,
 };
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -32,6 +32,7 @@ use super::spec::{Mesh, Relay, TcpSpec};
 use super::spin;
 use super::wire::{Kind, control_tag};
 use crate::record::reason_bytes;
+use crate::usage::Counters;
 
 /// What the cost model assumes of a tcp link until it is measured: a loopback or
 /// same-region path.
@@ -73,6 +74,8 @@ pub(crate) struct Inner {
     spin: Duration,
     /// The transport of pairs that are not connected directly (see [`Relay`]).
     pub(crate) fallback: Option<Arc<dyn Transport>>,
+    /// The payload bytes of the data records written to peers (no requests: no server).
+    usage: Counters,
 }
 
 /// How a message reaches a peer.
@@ -247,6 +250,7 @@ async fn setup(
     let inner = Arc::new(Inner {
         spin,
         fallback,
+        usage: Counters::default(),
         slots: (0..job.size)
             .map(|p| {
                 let slot = Slot::default();
@@ -515,7 +519,13 @@ impl Transport for TcpTransport {
             }
             let far = Instant::now() + inner.job.setup_timeout;
             match inner.route(to, far).await? {
-                Route::Direct(conn) => conn.send(Kind::Data, tag, msg).await,
+                Route::Direct(conn) => {
+                    let len = msg.len();
+                    conn.send(Kind::Data, tag, msg).await?;
+                    inner.usage.sent(len);
+                    Ok(())
+                }
+                // The fallback counts what it carries (see `usage`).
                 Route::Relay(fallback) => fallback.send(to, tag, msg).await,
             }
         })
@@ -582,6 +592,16 @@ impl Transport for TcpTransport {
 
     fn profile(&self) -> LinkProfile {
         PROFILE
+    }
+
+    /// The payload bytes this endpoint wrote to its directly connected peers, plus all
+    /// that its fallback counted (the relayed pairs' messages and the fallback's requests,
+    /// its set-up and polls included). Direct pairs make no requests: no server is between
+    /// them.
+    fn usage(&self) -> Option<Usage> {
+        let direct = self.inner.usage.usage();
+        let relayed = self.inner.fallback.as_ref().and_then(|f| f.usage());
+        Some(relayed.map_or(direct, |r| direct.plus(&r)))
     }
 
     /// Says goodbye to every connected peer, waits (up to a few seconds) until they have
