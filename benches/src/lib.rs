@@ -19,6 +19,9 @@
 //! assert_eq!(records[0][0].count, 256);
 //! ```
 //!
+//! A [`Sweep`] is the same benchmark over several rank counts, element types and
+//! reductions: `fccl bench -n 2,4 --dtype f32,bf16 --op sum,max`.
+//!
 //! [`Communicator`]: fccl_collectives::Communicator
 
 pub mod bandwidth;
@@ -32,9 +35,11 @@ mod run;
 pub mod sizes;
 mod spec;
 pub mod stats;
+mod sweep;
 pub mod table;
 
 pub use record::{BenchRecord, WrongAt};
 pub use run::{Event, run};
 pub use sizes::Shape;
 pub use spec::BenchSpec;
+pub use sweep::Sweep;

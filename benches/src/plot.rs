@@ -1,7 +1,8 @@
 //! `fccl bench --plot FILE.svg`: time and bus bandwidth against size, one line per
-//! collective, transport and rank count, drawn with plotters' SVG backend.
+//! collective, transport, rank count, element type and reduction, drawn with plotters' SVG
+//! backend.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use plotters::prelude::*;
@@ -26,23 +27,70 @@ const COLOURS: [RGBColor; 8] = [
 /// One line: its label and its points (bytes, value), by size.
 type Series = Vec<(String, Vec<(f64, f64)>)>;
 
-/// The lines of `records` by collective, transport and rank count, each point
-/// `(bytes, value(record))` where `value` has one; barrier (no size) is left out.
+/// What tells the lines apart: collective, transport, rank count, element type, reduction.
+type LineKey = (String, String, usize, String, String);
+
+/// The lines of `records` by collective, transport, rank count, element type and
+/// reduction, each point `(bytes, value(record))` where `value` has one; barrier (no size)
+/// is left out.
 fn series(records: &[BenchRecord], value: impl Fn(&BenchRecord) -> Option<f64>) -> Series {
-    let mut lines: BTreeMap<(String, String, usize), Vec<(f64, f64)>> = BTreeMap::new();
+    let mut lines: BTreeMap<LineKey, Vec<(f64, f64)>> = BTreeMap::new();
     for r in records.iter().filter(|r| r.bytes > 0) {
         if let Some(v) = value(r).filter(|v| v.is_finite() && *v > 0.0) {
-            let key = (r.collective.clone(), r.transport.clone(), r.ranks);
+            let key = (
+                r.collective.clone(),
+                r.transport.clone(),
+                r.ranks,
+                r.dtype.clone(),
+                r.op.clone(),
+            );
             lines.entry(key).or_default().push((r.bytes as f64, v));
         }
     }
+    let label = Labels::of(records);
     lines
         .into_iter()
-        .map(|((collective, transport, ranks), mut points)| {
+        .map(|(key, mut points)| {
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            (format!("{collective} {transport} {ranks} ranks"), points)
+            (label.of_line(&key), points)
         })
         .collect()
+}
+
+/// How lines are named: `allreduce tcp 4 ranks`, with the element type when the records
+/// have several, and the reduction when a collective ran with several.
+struct Labels {
+    several_dtypes: bool,
+    several_ops: BTreeSet<String>,
+}
+
+impl Labels {
+    fn of(records: &[BenchRecord]) -> Labels {
+        let dtypes: BTreeSet<&str> = records.iter().map(|r| r.dtype.as_str()).collect();
+        let mut ops: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for r in records {
+            ops.entry(&r.collective).or_default().insert(&r.op);
+        }
+        Labels {
+            several_dtypes: dtypes.len() > 1,
+            several_ops: ops
+                .into_iter()
+                .filter(|(_, ops)| ops.len() > 1)
+                .map(|(collective, _)| collective.to_string())
+                .collect(),
+        }
+    }
+
+    fn of_line(&self, (collective, transport, ranks, dtype, op): &LineKey) -> String {
+        let mut label = format!("{collective} {transport} {ranks} ranks");
+        if self.several_dtypes {
+            label.push_str(&format!(" {dtype}"));
+        }
+        if self.several_ops.contains(collective) {
+            label.push_str(&format!(" {op}"));
+        }
+        label
+    }
 }
 
 /// The range of the values of `lines`, widened a little for log axes.
@@ -141,6 +189,43 @@ fn human_bytes(bytes: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(ranks: usize, dtype: &str, op: &str, bytes: usize) -> BenchRecord {
+        let line = format!(
+            r#"{{"collective":"allreduce","transport":"tcp","ranks":{ranks},"dtype":"{dtype}",
+            "op":"{op}","bytes":{bytes},"count":1,"algorithm":"ring","iters":1,"time_us":2.0,
+            "time_us_min":1.0,"time_us_max":3.0,"algbw_gbps":1.0,"busbw_gbps":1.0,
+            "correct":true,"peak_rss_mb":1.0}}"#
+        );
+        serde_json::from_str(&line).unwrap()
+    }
+
+    #[test]
+    fn a_line_per_rank_count_type_and_op_named_by_what_varies() {
+        let one_type = [record(2, "f32", "sum", 8), record(4, "f32", "sum", 8)];
+        let labels: Vec<String> = series(&one_type, |r| Some(r.time_us))
+            .into_iter()
+            .map(|(label, _)| label)
+            .collect();
+        assert_eq!(labels, ["allreduce tcp 2 ranks", "allreduce tcp 4 ranks"]);
+        let sweep = [
+            record(2, "f32", "sum", 8),
+            record(2, "f32", "sum", 64),
+            record(2, "f32", "max", 8),
+            record(2, "i32", "sum", 8),
+        ];
+        let lines = series(&sweep, |r| Some(r.time_us));
+        let labels: Vec<&str> = lines.iter().map(|(label, _)| label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "allreduce tcp 2 ranks f32 max",
+                "allreduce tcp 2 ranks f32 sum",
+                "allreduce tcp 2 ranks i32 sum",
+            ]
+        );
+        assert_eq!(lines[1].1, [(8.0, 2.0), (64.0, 2.0)]);
+    }
 
     #[test]
     fn sizes_read_as_people_write_them() {

@@ -1,13 +1,13 @@
 //! Where `fccl bench` reports: the table, JSON lines, and a progress bar on a terminal.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use fccl_benches::sizes::format_size;
 use fccl_benches::{Event, table};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The stream the table goes to.
 #[derive(Clone, Debug)]
@@ -45,17 +45,45 @@ impl Write for Captured {
     }
 }
 
-/// Where `--json FILE` goes: stdout for `-`, else a new buffered file.
-pub(super) fn json_sink(json: Option<&Path>) -> io::Result<Option<Box<dyn Write + Send>>> {
+/// Where a run's points stand among all the points of its sweep (a sweep over processes is
+/// a job per rank count, each with an output of its own), for the progress bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Progress {
+    /// Points run before this output's first.
+    pub(super) done: usize,
+    /// Points of the whole sweep.
+    pub(super) total: usize,
+}
+
+impl Progress {
+    /// A run that is the whole sweep, of `points` points.
+    pub(super) fn whole(points: usize) -> Progress {
+        Progress {
+            done: 0,
+            total: points,
+        }
+    }
+}
+
+/// How `--json FILE` is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum JsonFile {
+    /// Created, or emptied if it exists.
+    Create,
+    /// Added to: a later part of a sweep, after the launcher created the file.
+    Append,
+}
+
+/// Where `--json FILE` goes: stdout for `-`, else the file, buffered (created or added to
+/// as `mode` says).
+pub(super) fn json_sink(
+    json: Option<&Path>,
+    mode: JsonFile,
+) -> io::Result<Option<Box<dyn Write + Send>>> {
     Ok(match json {
         None => None,
         Some(path) if path == Path::new("-") => Some(Box::new(io::stdout())),
-        Some(path) => {
-            let file = File::create(path).map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
-            })?;
-            Some(Box::new(BufWriter::new(file)))
-        }
+        Some(path) => Some(Box::new(BufWriter::new(open_json(path, mode)?))),
     })
 }
 
@@ -65,18 +93,31 @@ pub(super) struct Output {
     table: TableTo,
     json: Option<Box<dyn Write + Send>>,
     progress: Option<ProgressBar>,
+    /// Whether a block of the table came before (so the next is set apart).
+    after_block: bool,
     error: Option<io::Error>,
 }
 
 impl Output {
-    /// Sinks for a run of `points` points: the table on stdout (stderr if `json` is `-`),
-    /// JSON lines to `json`, and a progress bar if stdout is a terminal and not taken by
-    /// JSON.
-    pub(super) fn open(json: Option<&Path>, points: usize) -> io::Result<Output> {
+    /// Sinks for a run at `progress` in its sweep: the table on stdout (stderr if `json` is
+    /// `-`), JSON lines to `json` (created or appended to as `mode` says), and a progress
+    /// bar if stdout is a terminal and not taken by JSON.
+    pub(super) fn open(
+        json: Option<&Path>,
+        mode: JsonFile,
+        progress: Progress,
+    ) -> io::Result<Output> {
         let json_to_stdout = json == Some(Path::new("-"));
-        let json = json_sink(json)?;
-        let progress = (io::stdout().is_terminal() && !json_to_stdout && !cfg!(test)).then(|| {
-            let bar = ProgressBar::new(points as u64);
+        let json = json_sink(json, mode)?;
+        let bar = (io::stdout().is_terminal() && !json_to_stdout && !cfg!(test)).then(|| {
+            // On stdout, the terminal checked: a rank of a job of processes has its
+            // standard error piped through the launcher, but its standard output is this
+            // terminal.
+            let bar = ProgressBar::with_draw_target(
+                Some(progress.total as u64),
+                ProgressDrawTarget::stdout(),
+            )
+            .with_position(progress.done as u64);
             bar.set_style(
                 ProgressStyle::with_template("{bar:30} {pos}/{len} points  {msg}")
                     .expect("a valid progress template"),
@@ -93,7 +134,8 @@ impl Output {
         Ok(Output {
             table,
             json,
-            progress,
+            progress: bar,
+            after_block: progress.done > 0,
             error: None,
         })
     }
@@ -104,6 +146,7 @@ impl Output {
             table: TableTo::Nowhere,
             json: None,
             progress: None,
+            after_block: false,
             error: None,
         }
     }
@@ -120,12 +163,24 @@ impl Output {
             table,
             json,
             progress: None,
+            after_block: false,
             error: None,
         }
     }
 
-    /// Prints the table's header.
-    pub(super) fn header(&mut self, text: &str) -> io::Result<()> {
+    /// Starts a block of the table (one element type and reduction on one rank count) with
+    /// its header, set apart by a `#` line from the block before. A write error is kept for
+    /// [`Output::finish`]: blocks start between collectives, which every rank must reach.
+    pub(super) fn block_header(&mut self, text: &str) {
+        if self.after_block {
+            self.print_table_line("#");
+        }
+        self.after_block = true;
+        self.print_table_line(text);
+    }
+
+    /// Prints a line of the table's own (a comment such as the relayed pairs).
+    pub(super) fn note(&mut self, text: &str) -> io::Result<()> {
         self.print_table_line(text);
         self.error.take().map_or(Ok(()), Err)
     }
@@ -184,4 +239,16 @@ impl Output {
             self.error.get_or_insert(e);
         }
     }
+}
+
+/// Opens `--json FILE` as `mode` says.
+pub(super) fn open_json(path: &Path, mode: JsonFile) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    match mode {
+        JsonFile::Create => options.write(true).create(true).truncate(true),
+        JsonFile::Append => options.append(true).create(true),
+    };
+    options
+        .open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())))
 }

@@ -1,7 +1,7 @@
 //! `fccl plot`: draws the JSON lines of one or more `fccl bench --json` runs in one
-//! picture, one line per collective, transport and rank count.
+//! picture, one line per collective, transport, rank count, element type and reduction.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -34,22 +34,26 @@ fn plot(args: &PlotArgs) -> Result<(), String> {
     check_plot_path(&args.output)?;
     let mut records = Vec::new();
     for path in &args.inputs {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let record: BenchRecord = serde_json::from_str(line).map_err(|e| {
+        records.extend(read_records(path)?);
+    }
+    plot_svg(&records, &args.output)
+}
+
+/// The records of a JSON-lines file written by `fccl bench --json` (blank lines skipped).
+pub(super) fn read_records(path: &Path) -> Result<Vec<BenchRecord>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|e| {
                 format!(
                     "{} line {}: not a record of fccl bench: {e}",
                     path.display(),
                     i + 1
                 )
-            })?;
-            records.push(record);
-        }
-    }
-    plot_svg(&records, &args.output)
+            })
+        })
+        .collect()
 }

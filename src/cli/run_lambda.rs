@@ -101,7 +101,7 @@ fn check_command(launch: &LambdaLaunch, job: &fccl::JobSpec) -> Result<(), Strin
         )
     })?;
     match cli.command {
-        Command::Bench(args) => bench::job_spec(&args, job).map(drop).map_err(|e| {
+        Command::Bench(args) => bench::job_sweep(&args, job, false).map(drop).map_err(|e| {
             let e = e.replace(" in FCCL_JOB", "");
             format!("the ranks' command `{}`: {e}", launch.command.join(" "))
         }),

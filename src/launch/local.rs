@@ -90,6 +90,9 @@ pub struct LocalLaunch {
     /// killed a second later). The signal handlers this installs stay for the life of the
     /// process, so only programs that exit after the job should ask for it.
     pub forward_signals: bool,
+    /// More variables for every rank's environment, set before the job's own (`FCCL_JOB`,
+    /// `FCCL_RANK`, ...), which they cannot override.
+    pub env: Vec<(OsString, OsString)>,
 }
 
 impl LocalLaunch {
@@ -106,6 +109,7 @@ impl LocalLaunch {
             stdout: StdoutMode::Prefixed,
             grace: Duration::ZERO,
             forward_signals: false,
+            env: Vec::new(),
         }
     }
 
@@ -193,6 +197,7 @@ impl LocalLaunch {
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env(JOB_ENV, job.to_string())
             .env(RANK_ENV, rank.to_string())
             .env(SIZE_ENV, job.size.to_string())

@@ -156,6 +156,139 @@ fn bench_over_tcp_reports_the_bytes_each_operation_sent() {
     assert!(done.stderr.contains(" 2098688 "), "{done:?}");
 }
 
+/// The points a sweep of allreduce over `-n 2,3 --dtype f32,i32 --op sum,max --sizes 8,1K`
+/// runs, in order: (ranks, dtype, op, bytes).
+fn sweep_points() -> Vec<(u64, String, String, u64)> {
+    let mut points = Vec::new();
+    for ranks in [2, 3] {
+        for dtype in ["f32", "i32"] {
+            for op in ["sum", "max"] {
+                for bytes in [8, 1024] {
+                    points.push((ranks, dtype.to_string(), op.to_string(), bytes));
+                }
+            }
+        }
+    }
+    points
+}
+
+/// Runs that sweep over `transport` with `--json` and `--plot`; checks every record, the
+/// table's blocks and the plot's lines.
+fn sweep_over(transport: &str) {
+    let out = TempDir::new("sweep");
+    let json = out.path().join("sweep.jsonl");
+    let svg = out.path().join("sweep.svg");
+    let done = run(
+        fccl()
+            .args(["bench", "allreduce", "-n", "2,3", "--transport", transport])
+            .args(["--dtype", "f32,i32", "--op", "sum,max", "--sizes", "8,1K"])
+            .args(["--iters", "2", "--warmup", "1"])
+            .arg("--json")
+            .arg(&json)
+            .arg("--plot")
+            .arg(&svg),
+        LIMIT,
+    );
+    assert!(done.status.success(), "{done:?}");
+    let records = records(&std::fs::read_to_string(&json).expect("the JSON file"));
+    let got: Vec<(u64, String, String, u64)> = records
+        .iter()
+        .map(|r| {
+            assert_eq!(r["correct"], true, "{r}");
+            assert_eq!(r["transport"], transport, "{r}");
+            (
+                r["ranks"].as_u64().unwrap(),
+                r["dtype"].as_str().unwrap().to_string(),
+                r["op"].as_str().unwrap().to_string(),
+                r["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, sweep_points(), "{done:?}");
+    // A block per rank count, type and op, each headed by what it runs, set apart by `#`.
+    let headers: Vec<&str> = done
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("# fccl bench"))
+        .collect();
+    let mut want = Vec::new();
+    for ranks in [2, 3] {
+        for combination in ["f32 sum", "f32 max", "i32 sum", "i32 max"] {
+            want.push(format!(
+                "# fccl bench allreduce: transport {transport}, {ranks} ranks, {combination},"
+            ));
+        }
+    }
+    assert_eq!(headers.len(), want.len(), "{done:?}");
+    for (header, want) in headers.iter().zip(&want) {
+        assert!(header.starts_with(want.as_str()), "{header}\n{done:?}");
+    }
+    let rows = done.stdout.lines().filter(|l| !l.starts_with('#'));
+    assert_eq!(rows.filter(|r| r.ends_with("yes")).count(), 16, "{done:?}");
+    // One bare `#` inside each header, and one between blocks.
+    assert_eq!(
+        done.stdout.lines().filter(|l| *l == "#").count(),
+        2 * want.len() - 1,
+        "{done:?}"
+    );
+    let svg = std::fs::read_to_string(&svg).expect("the plot");
+    for label in [
+        format!("allreduce {transport} 2 ranks f32 sum"),
+        format!("allreduce {transport} 3 ranks i32 max"),
+    ] {
+        assert!(svg.contains(&label), "{label}");
+    }
+}
+
+#[test]
+fn a_sweep_over_tcp_runs_every_rank_count_type_and_op() {
+    sweep_over("tcp");
+}
+
+#[test]
+fn a_sweep_over_threads_runs_every_rank_count_type_and_op() {
+    sweep_over("local");
+}
+
+/// Bad lists, and combinations that cannot run (a root beyond the smallest rank count),
+/// are refused before anything runs, with exit code 2.
+#[test]
+fn bad_sweeps_are_refused_up_front() {
+    for (args, says) in [
+        (vec!["allreduce", "-n", "2,0"], "invalid value '0'"),
+        (
+            vec!["allreduce", "--dtype", "f32,x"],
+            "unknown data type 'x'",
+        ),
+        (vec!["allreduce", "--op", "sum,"], "invalid value ''"),
+        (
+            vec!["allreduce", "-n", "2,3,2"],
+            "rank count 2 is listed twice",
+        ),
+        (
+            vec!["reduce", "-n", "4,2", "--root", "3"],
+            "root 3 is out of range for 2 ranks",
+        ),
+    ] {
+        for transport in ["tcp", "local"] {
+            let done = run(
+                fccl().arg("bench").args(&args).args([
+                    "--transport",
+                    transport,
+                    "--sizes",
+                    "8",
+                    "--iters",
+                    "1",
+                ]),
+                LIMIT,
+            );
+            assert_eq!(done.status.code(), Some(2), "{args:?}: {done:?}");
+            assert!(done.stderr.contains(says), "{args:?}: {done:?}");
+            assert_eq!(done.stdout, "", "{args:?}: {done:?}");
+        }
+    }
+}
+
 /// Starts rank `rank` of `job` running `fccl bench` with `args`.
 fn bench_rank(job: &str, rank: usize, args: &[&str]) -> Running {
     let child: Child = fccl()
@@ -256,6 +389,21 @@ fn a_rank_given_another_size_is_refused() {
     assert!(
         !done.stderr.contains(&job),
         "the job string leaked: {done:?}"
+    );
+    // A list of rank counts, even one holding the job's size, is not one rank count.
+    let done = run(
+        fccl().env("FCCL_JOB", &job).env("FCCL_RANK", "0").args([
+            "bench",
+            "allreduce",
+            "-n",
+            "2,3",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(done.status.code(), Some(2), "{done:?}");
+    assert!(
+        done.stderr.contains("-n 2,3 lists several rank counts"),
+        "{done:?}"
     );
 }
 

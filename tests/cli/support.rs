@@ -16,6 +16,8 @@ pub(crate) fn fccl() -> Command {
         "FCCL_RANK",
         "FCCL_SIZE",
         "FCCL_RENDEZVOUS_TOKEN",
+        "FCCL_BENCH_SWEEP",
+        "FCCL_BENCH_RECORDS",
     ] {
         command.env_remove(var);
     }

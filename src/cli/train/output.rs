@@ -7,7 +7,7 @@ use std::path::Path;
 use fccl_ml::trainer::{Report, TrainEvent};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::output::{Captured, json_sink};
+use crate::cli::output::{Captured, JsonFile, json_sink};
 
 /// The sinks of one run. Write errors are kept and reported at the end, so that a closed
 /// pipe does not stop the ranks mid-step.
@@ -24,7 +24,7 @@ impl TrainOutput {
     /// if stdout is a terminal not taken by JSON.
     pub(super) fn open(json: Option<&Path>) -> io::Result<TrainOutput> {
         let json_to_stdout = json == Some(Path::new("-"));
-        let json = json_sink(json)?;
+        let json = json_sink(json, JsonFile::Create)?;
         let lines: Box<dyn Write + Send> = if json_to_stdout {
             Box::new(io::stderr())
         } else {

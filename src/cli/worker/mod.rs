@@ -151,7 +151,7 @@ async fn bench_rank(
     rank: fccl::Rank,
     deadline: SystemTime,
 ) -> Result<String, String> {
-    let spec = bench::job_spec(args, job)?;
+    let sweep = bench::job_sweep(args, job, false)?;
     let captured = Captured::default();
     let output = if rank == 0 {
         Output::captured(captured.clone(), bench::json_to_stdout(args))
@@ -161,7 +161,7 @@ async fn bench_rank(
     let comm = connect_until(job, rank, deadline)
         .await
         .map_err(|e| e.to_string())?;
-    let records = bench::bench_joined(comm, args, &spec, output).await;
+    let records = bench::bench_joined(comm, args, &sweep, output).await;
     let text = captured.text();
     match records {
         Ok(records) => verdict(&records).map(|()| text),

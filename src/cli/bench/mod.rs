@@ -1,36 +1,38 @@
 //! `fccl bench`: runs the benchmark harness on N ranks and reports.
 //!
 //! Three ways to run:
-//! - `--transport local`: N ranks as threads of this process.
+//! - `--transport local`: N ranks as threads of this process (see [`threads`]).
 //! - any other transport (`tcp`, the default): N processes of this program started by the
 //!   local launcher, each running this same command as one rank; rank 0 writes the report
-//!   to this process's standard output.
+//!   to this process's standard output (see [`processes`]).
 //! - with `FCCL_RANK` (and `FCCL_JOB`) set: one rank of a job started elsewhere.
+//!
+//! `-n`, `--dtype` and `--op` take lists, which make the run a [`Sweep`]: one rank count at
+//! a time (a set of threads, or a job of processes, each), and on each every element type
+//! with every reduction, a block of the table each.
 
-use std::ffi::OsString;
+mod processes;
+mod relayed;
+mod threads;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use clap::Args;
-use fccl::launch::local::{Exit, LocalLaunch, StdoutMode};
 use fccl::{Hint, JobSpec, Rank};
 use fccl_benches::cost::{CostModel, Prices};
 use fccl_benches::plot::plot_svg;
-use fccl_benches::sizes::{parse_sizes, shapes};
-use fccl_benches::{BenchRecord, BenchSpec, Event, run, table};
-use fccl_collectives::{Algorithm, Collective, DataType, Error, ErrorKind, ReduceOp, local};
+use fccl_benches::sizes::parse_sizes;
+use fccl_benches::{BenchRecord, BenchSpec, Event, Sweep, run, table};
+use fccl_collectives::{Algorithm, Collective, DataType, Error, ReduceOp};
 
 use super::fail;
-use super::output::Output;
+use super::output::{JsonFile, Output, Progress};
+use processes::SweepPart;
 
 /// The number of ranks when `-n` is not given.
-const DEFAULT_RANKS: u32 = 4;
-
-/// How long the other ranks of a multi-process run may take to see that one failed and say
-/// so themselves, before the launcher kills them.
-const FAILURE_GRACE: Duration = Duration::from_secs(3);
+const DEFAULT_RANKS: usize = 4;
 
 /// Sizes in bytes, parsed from `MIN:MAX`, `A,B,C` or one size.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,10 +51,17 @@ pub(crate) struct BenchArgs {
     /// The collective: allreduce, reduce, broadcast, reduce_scatter, allgather, alltoall,
     /// alltoallv, gather, scatter, scan, exscan, barrier or sendrecv.
     collective: Collective,
-    /// Number of ranks [default: 4]. As one rank of a job (FCCL_RANK set) the job's size
-    /// counts: -n may be left out, and if given must equal it.
-    #[arg(short = 'n', long = "ranks", value_parser = clap::value_parser!(u32).range(1..))]
-    ranks: Option<u32>,
+    /// Number of ranks [default: 4], or a list 2,4,8 run one after another. As one rank of
+    /// a job (FCCL_RANK set) the job's size counts: -n may be left out, and if given must
+    /// be exactly it.
+    #[arg(
+        short = 'n',
+        long = "ranks",
+        value_name = "N[,N...]",
+        value_delimiter = ',',
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    ranks: Vec<u32>,
     /// Transport spec: `tcp` runs each rank as a process of this program, connected by TCP
     /// through an embedded rendezvous server (`tcp?mesh=full` connects every pair up front);
     /// tcp://HOST:PORT uses a running `fccl rendezvous`; redis://HOST:PORT goes through a
@@ -69,12 +78,24 @@ pub(crate) struct BenchArgs {
     /// Sizes in bytes: MIN:MAX (doubling), a list 8,1K,1M, or one size; suffixes K, M, G.
     #[arg(long, default_value = "8:16M")]
     sizes: Sizes,
-    /// Element type: i8 u8 i32 u32 i64 u64 f16 f32 f64 bf16.
-    #[arg(long, default_value = "f32")]
-    dtype: DataType,
-    /// Reduction of reducing collectives: sum, prod, max, min or avg.
-    #[arg(long, default_value = "sum")]
-    op: ReduceOp,
+    /// Element type: i8 u8 i32 u32 i64 u64 f16 f32 f64 bf16, or a list f32,f16,bf16 (each
+    /// runs in turn).
+    #[arg(
+        long,
+        value_name = "T[,T...]",
+        value_delimiter = ',',
+        default_value = "f32"
+    )]
+    dtype: Vec<DataType>,
+    /// Reduction of reducing collectives: sum, prod, max, min or avg, or a list sum,max
+    /// (each runs in turn; collectives that do not reduce run once, op none).
+    #[arg(
+        long,
+        value_name = "OP[,OP...]",
+        value_delimiter = ',',
+        default_value = "sum"
+    )]
+    op: Vec<ReduceOp>,
     /// Timed iterations per size.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     iters: u32,
@@ -94,7 +115,8 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "T")]
     timeout_ms: Option<u64>,
     /// Draw the median time and the bus bandwidth against size to FILE (SVG), as rank 0
-    /// sees them; `fccl plot` draws several runs' JSON in one picture.
+    /// sees them, a line per rank count (and element type and reduction, if several);
+    /// `fccl plot` draws several runs' JSON in one picture.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
     /// Add each size's estimated dollars per 1,000 operations at this provider's list
@@ -115,16 +137,35 @@ enum CostProvider {
 }
 
 impl BenchArgs {
+    /// The rank counts of `-n`, in order: [`DEFAULT_RANKS`] if it is not given.
+    fn rank_counts(&self) -> Vec<usize> {
+        if self.ranks.is_empty() {
+            return vec![DEFAULT_RANKS];
+        }
+        self.ranks.iter().map(|&n| n as usize).collect()
+    }
+
+    /// The spec of the first element type and reduction; the sweep varies them.
     fn spec(&self) -> BenchSpec {
         let mut spec = BenchSpec::new(self.collective, self.sizes.0.clone());
-        spec.dtype = self.dtype;
-        spec.op = self.op;
+        spec.dtype = self.dtype.first().copied().unwrap_or(spec.dtype);
+        spec.op = self.op.first().copied().unwrap_or(spec.op);
         spec.iters = self.iters as usize;
         spec.warmup = self.warmup as usize;
         spec.algorithm = self.algo;
         spec.root = self.root;
         spec.transport = self.transport.clone();
         spec
+    }
+
+    /// The sweep of these arguments on `ranks` (every rank count of `-n`, or one job's).
+    fn sweep(&self, ranks: Vec<usize>) -> Sweep {
+        Sweep {
+            base: self.spec(),
+            ranks,
+            dtypes: self.dtype.clone(),
+            ops: self.op.clone(),
+        }
     }
 
     /// The rates of `--cost` for a job over `transport` (the whole spec: FIFO queues cost
@@ -147,87 +188,30 @@ impl BenchArgs {
 pub(super) fn main(args: BenchArgs) -> ExitCode {
     match fccl::job_from_env() {
         Err(e) => fail(e),
-        Ok(Some((job, rank))) => bench_rank(&args, &job, rank),
-        Ok(None) if args.transport == "local" => bench_threads(&args),
-        Ok(None) => bench_processes(&args, std::env::args_os().skip(1).collect()),
+        Ok(Some((job, rank))) => match SweepPart::from_env() {
+            Ok(part) => bench_rank(&args, &job, rank, part),
+            Err(e) => fail(e),
+        },
+        Ok(None) if args.transport == "local" => threads::bench_threads(&args),
+        Ok(None) => processes::bench_processes(&args, std::env::args_os().skip(1).collect()),
     }
 }
 
-/// Runs every rank as a thread of this process.
-fn bench_threads(args: &BenchArgs) -> ExitCode {
-    let mut spec = args.spec();
-    spec.cost = match args.cost_model(&args.transport) {
-        Ok(cost) => cost,
-        Err(e) => return fail(e),
-    };
-    let ranks = args.ranks.unwrap_or(DEFAULT_RANKS) as usize;
-    if let Err(e) = spec.validate(ranks) {
-        return fail(e);
-    }
-    let points = shapes(spec.collective, ranks, spec.dtype, &spec.sizes).len();
-    let output = match Output::open(args.json.as_deref(), points) {
-        Ok(o) => o,
-        Err(e) => return fail(e),
-    };
-    let timeout = args.timeout_ms.map(Duration::from_millis);
-    match bench_local(&spec, ranks, timeout, output) {
-        Ok(records) => plot_then_verdict(args, &records),
-        Err(e) => fail(e),
-    }
-}
-
-/// Runs every rank as a process of this program with the same arguments (`bench_args`),
-/// each of which then takes the [`bench_rank`] path. Rank 0's standard output is this
-/// process's; the other ranks' is dropped; every rank's standard error is passed through
-/// with its rank.
-fn bench_processes(args: &BenchArgs, bench_args: Vec<OsString>) -> ExitCode {
-    let ranks = args.ranks.unwrap_or(DEFAULT_RANKS) as usize;
-    if let Err(e) = args.spec().validate(ranks) {
-        return fail(e);
-    }
-    if let Err(e) = args.cost_model(&args.transport) {
-        return fail(e);
-    }
-    if let Some(Err(e)) = args.plot.as_deref().map(check_plot_path) {
-        return fail(e);
-    }
-    let program = match std::env::current_exe() {
-        Ok(p) => p,
-        Err(e) => return fail(format!("cannot find this program to start the ranks: {e}")),
-    };
-    let mut launch = LocalLaunch::new(ranks, program);
-    launch.args = bench_args;
-    launch.transport = args.transport.clone();
-    launch.timeout = args.timeout_ms.map(Duration::from_millis);
-    launch.stdout = StdoutMode::LeadOnly;
-    launch.grace = FAILURE_GRACE;
-    launch.forward_signals = true;
-    let outcome = match launch.run() {
-        Ok(outcome) => outcome,
-        Err(e) => return fail(e),
-    };
-    if outcome.interrupted.is_some() {
-        return ExitCode::from(outcome.exit_code());
-    }
-    match outcome.failure {
-        None => ExitCode::SUCCESS,
-        // Wrong results: rank 0 has said which points.
-        Some(f) if f.how == Exit::Code(1) => ExitCode::from(1),
-        Some(f) => fail(format!("fccl bench: {f}")),
-    }
-}
-
-/// Runs as `rank` of `job`, a job started elsewhere: rank 0 reports; every rank exits 1 if
-/// a point was wrong (the ranks agree on that) and 2 on an error.
-fn bench_rank(args: &BenchArgs, job: &JobSpec, rank: Rank) -> ExitCode {
-    let spec = match job_spec(args, job) {
-        Ok(spec) => spec,
+/// Runs as `rank` of `job`: a job started elsewhere, or with `part`, one job of a sweep
+/// this program started (see [`processes`]). Rank 0 reports; every rank exits 1 if a point
+/// was wrong (the ranks agree on that) and 2 on an error.
+fn bench_rank(args: &BenchArgs, job: &JobSpec, rank: Rank, part: Option<SweepPart>) -> ExitCode {
+    let sweep = match job_sweep(args, job, part.is_some()) {
+        Ok(sweep) => sweep,
         Err(e) => return fail(e),
     };
     let lead = rank == 0;
     let output = if lead {
-        let points = shapes(spec.collective, job.size, spec.dtype, &spec.sizes).len();
-        match Output::open(args.json.as_deref(), points) {
+        let (mode, progress) = match &part {
+            Some(part) => (JsonFile::Append, part.progress),
+            None => (JsonFile::Create, Progress::whole(sweep.points())),
+        };
+        match Output::open(args.json.as_deref(), mode, progress) {
             Ok(o) => o,
             Err(e) => return fail(e),
         }
@@ -243,26 +227,36 @@ fn bench_rank(args: &BenchArgs, job: &JobSpec, rank: Rank) -> ExitCode {
     };
     let records = runtime.block_on(async {
         let comm = fccl::connect(job, rank).await.map_err(|e| e.to_string())?;
-        bench_joined(comm, args, &spec, output).await
+        bench_joined(comm, args, &sweep, output).await
     });
-    match records {
-        Ok(records) if lead => plot_then_verdict(args, &records),
-        Ok(records) if records.iter().all(|r| r.correct) => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::from(1),
-        Err(e) => fail(e),
+    match (records, part) {
+        // The launcher of the sweep draws the plot, from every job's records.
+        (Ok(records), Some(part)) if lead => match part.keep(&records) {
+            Ok(()) => verdict(&records),
+            Err(e) => fail(e),
+        },
+        (Ok(records), None) if lead => plot_then_verdict(args, &records),
+        (Ok(records), _) if records.iter().all(|r| r.correct) => ExitCode::SUCCESS,
+        (Ok(_), _) => ExitCode::from(1),
+        (Err(e), _) => fail(e),
     }
 }
 
 /// The bench of `args` as one rank of `job`, checked against the job (its size, the
-/// transport the report names).
-pub(super) fn job_spec(args: &BenchArgs, job: &JobSpec) -> Result<BenchSpec, String> {
-    ranks_of_job(args.ranks, job)?;
-    let mut spec = args.spec();
-    spec.cost = args.cost_model(&job.transport)?;
+/// transport the report names): the sweep of every element type and reduction on the
+/// job's size. `part_of_sweep` is for a job this program started as one rank count of `-n`.
+pub(super) fn job_sweep(
+    args: &BenchArgs,
+    job: &JobSpec,
+    part_of_sweep: bool,
+) -> Result<Sweep, String> {
+    ranks_of_job(args, job, part_of_sweep)?;
+    let mut sweep = args.sweep(vec![job.size]);
+    sweep.base.cost = args.cost_model(&job.transport)?;
     // The report names the transport, not the job's rendezvous address.
-    spec.transport = fccl::transport_name(&job.transport).to_string();
-    spec.validate(job.size).map_err(|e| e.to_string())?;
-    Ok(spec)
+    sweep.base.transport = fccl::transport_name(&job.transport).to_string();
+    sweep.validate().map_err(|e| e.to_string())?;
+    Ok(sweep)
 }
 
 /// Whether `args` send JSON lines to stdout (`--json -`).
@@ -270,142 +264,98 @@ pub(super) fn json_to_stdout(args: &BenchArgs) -> bool {
     args.json.as_deref() == Some(std::path::Path::new("-"))
 }
 
-/// Runs `spec` on `comm`, a communicator of a job just joined, with the options of `args`;
-/// leaves the job after.
+/// Runs every spec of `sweep` on `comm`, a communicator of a job just joined, with the
+/// options of `args`; leaves the job after.
 pub(super) async fn bench_joined(
     mut comm: fccl::Communicator,
     args: &BenchArgs,
-    spec: &BenchSpec,
+    sweep: &Sweep,
     output: Output,
 ) -> Result<Vec<BenchRecord>, String> {
     if let Some(t) = args.timeout_ms.map(Duration::from_millis) {
         comm.set_timeout(t);
     }
     comm.set_hint(args.hint);
-    let records = bench_comm(&mut comm, spec, output).await;
+    let records = bench_comm(&mut comm, &sweep.specs(), output).await;
     // Leave together: a rank that exits while peers still talk to it would reset
     // their connections.
     let _ = comm.close().await;
     records
 }
 
-/// Checks `-n` against the job's size: it may be left out, and must match if given.
-fn ranks_of_job(ranks: Option<u32>, job: &JobSpec) -> Result<(), String> {
-    match ranks {
-        Some(n) if n as usize != job.size => Err(format!(
+/// Checks `-n` against the size of `job`. As a rank of a job started elsewhere, `-n` may be
+/// left out and must be exactly the job's size if given; as one job of a sweep this
+/// program started (`part_of_sweep`), the job's size is the rank count it runs, one of `-n`.
+fn ranks_of_job(args: &BenchArgs, job: &JobSpec, part_of_sweep: bool) -> Result<(), String> {
+    let list = || {
+        let counts: Vec<String> = args.ranks.iter().map(u32::to_string).collect();
+        counts.join(",")
+    };
+    if part_of_sweep {
+        return if args.rank_counts().contains(&job.size) {
+            Ok(())
+        } else {
+            Err(format!(
+                "this job of {} ranks is not one of the sweep's rank counts (-n {})",
+                job.size,
+                list()
+            ))
+        };
+    }
+    match args.ranks[..] {
+        [] => Ok(()),
+        [n] if n as usize == job.size => Ok(()),
+        [n] => Err(format!(
             "-n {n} does not match the size of the job in FCCL_JOB ({} ranks): leave -n out \
              or give the job's size",
             job.size
         )),
-        _ => Ok(()),
+        _ => Err(format!(
+            "-n {} lists several rank counts, but a rank of the job in FCCL_JOB runs the \
+             job's size only ({} ranks): leave -n out or give the job's size; fccl bench \
+             with no job of its own starts a job per rank count",
+            list(),
+            job.size
+        )),
     }
 }
 
-/// Runs `spec` on this rank's communicator, reporting to `output`.
+/// Runs `specs` one after another on this rank's communicator, a block of the table each,
+/// reporting to `output`.
 async fn bench_comm(
     comm: &mut fccl::Communicator,
-    spec: &BenchSpec,
+    specs: &[BenchSpec],
     mut output: Output,
 ) -> Result<Vec<BenchRecord>, String> {
-    output
-        .header(&table::header(spec, comm.size(), comm.usage().is_some()))
-        .map_err(|e| e.to_string())?;
-    let mut observe = |event: Event<'_>| output.event(&event);
-    let records = run(comm, spec, &mut observe).await;
-    if records.is_ok() {
-        let pairs = relayed_pairs(comm).await.map_err(|e| e.to_string())?;
-        if let Some(note) = relayed_note(&pairs) {
-            output.header(&note).map_err(|e| e.to_string())?;
-        }
-    }
-    output
-        .finish()
-        .map_err(|e| format!("cannot write the results: {e}"))?;
-    records.map_err(|e| e.to_string())
-}
-
-/// The pairs of ranks `(i, j)`, `i < j`, whose messages go through a relay rather than
-/// directly (tcp pairs that could not punch through), as every rank of `comm` sees them:
-/// each rank says which of its peers it relays to, and every rank learns all of it.
-async fn relayed_pairs(comm: &mut fccl::Communicator) -> fccl::Result<Vec<(Rank, Rank)>> {
-    let p = comm.size();
-    let mut mine = vec![0u8; p];
-    for medium in comm.media() {
-        for peer in medium.relayed_peers() {
-            mine[peer] = 1;
-        }
-    }
-    let mut all = vec![0u8; p * p];
-    comm.all_gather(&mine, &mut all).await?;
-    Ok((0..p)
-        .flat_map(|i| (i + 1..p).map(move |j| (i, j)))
-        .filter(|&(i, j)| all[i * p + j] == 1 || all[j * p + i] == 1)
-        .collect())
-}
-
-/// The report's line on relayed pairs; none when every pair is direct.
-fn relayed_note(pairs: &[(Rank, Rank)]) -> Option<String> {
-    if pairs.is_empty() {
-        return None;
-    }
-    let list: Vec<String> = pairs.iter().map(|(i, j)| format!("{i}-{j}")).collect();
-    Some(format!(
-        "# relayed pairs (through the fallback medium, not direct): {}",
-        list.join(" ")
-    ))
-}
-
-/// Runs `spec` on `ranks` in-process ranks; rank 0 streams its records to `output`.
-fn bench_local(
-    spec: &BenchSpec,
-    ranks: usize,
-    timeout: Option<Duration>,
-    output: Output,
-) -> Result<Vec<BenchRecord>, String> {
-    let mut output = output;
-    output
-        .header(&table::header(spec, ranks, false))
-        .map_err(|e| e.to_string())?;
-    let output = Mutex::new(output);
-    let results = local::run(ranks, |mut comm| {
-        let output = &output;
-        async move {
-            if let Some(t) = timeout {
-                comm.set_timeout(t);
+    let mut records = Vec::new();
+    let mut outcome = Ok(());
+    for spec in specs {
+        output.block_header(&table::header(spec, comm.size(), comm.usage().is_some()));
+        let mut observe = |event: Event<'_>| output.event(&event);
+        match run(comm, spec, &mut observe).await {
+            Ok(more) => records.extend(more),
+            Err(e) => {
+                outcome = Err(e.to_string());
+                break;
             }
-            let lead = comm.rank() == 0;
-            let mut observe = |event: Event<'_>| {
-                if lead {
-                    let mut output = output.lock().unwrap_or_else(PoisonError::into_inner);
-                    output.event(&event);
-                }
-            };
-            run(&mut comm, spec, &mut observe).await
         }
-    });
-    let output = output.into_inner().unwrap_or_else(PoisonError::into_inner);
+    }
+    if outcome.is_ok() {
+        let pairs = relayed::relayed_pairs(comm)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(note) = relayed::relayed_note(&pairs) {
+            output.note(&note).map_err(|e| e.to_string())?;
+        }
+    }
     output
         .finish()
         .map_err(|e| format!("cannot write the results: {e}"))?;
-    first_cause(results).map_err(|e| e.to_string())
-}
-
-/// Rank 0's records, or the error that most likely caused the failure: the first that is
-/// not a reaction to another rank's failure.
-fn first_cause(results: Vec<Result<Vec<BenchRecord>, Error>>) -> Result<Vec<BenchRecord>, Error> {
-    let errors: Vec<&Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-    if let Some(e) = errors
-        .iter()
-        .find(|e| e.kind() != ErrorKind::Remote)
-        .or(errors.first())
-    {
-        return Err((*e).clone());
-    }
-    results.into_iter().next().expect("at least one rank")
+    outcome.map(|()| records)
 }
 
 /// Draws `records` to `--plot FILE` if asked, then gives the [`verdict`].
-fn plot_then_verdict(args: &BenchArgs, records: &[BenchRecord]) -> ExitCode {
+pub(super) fn plot_then_verdict(args: &BenchArgs, records: &[BenchRecord]) -> ExitCode {
     if let Some(path) = &args.plot {
         if let Err(e) = check_plot_path(path).and_then(|()| plot_svg(records, path)) {
             return fail(e);
@@ -426,7 +376,7 @@ pub(super) fn check_plot_path(path: &std::path::Path) -> Result<(), String> {
 }
 
 /// Exit code 0 if every point was correct; otherwise says which were not and returns 1.
-fn verdict(records: &[BenchRecord]) -> ExitCode {
+pub(super) fn verdict(records: &[BenchRecord]) -> ExitCode {
     let wrong: Vec<&BenchRecord> = records.iter().filter(|r| !r.correct).collect();
     if wrong.is_empty() {
         return ExitCode::SUCCESS;
@@ -476,7 +426,10 @@ mod tests {
         assert_eq!(spec.sizes.first(), Some(&8));
         assert_eq!(spec.sizes.last(), Some(&(16 << 20)));
         assert_eq!(spec.transport, "tcp");
-        assert_eq!(parse("fccl bench allreduce").unwrap().ranks, None);
+        let args = parse("fccl bench allreduce").unwrap();
+        assert_eq!(args.rank_counts(), [DEFAULT_RANKS]);
+        let sweep = args.sweep(args.rank_counts());
+        assert_eq!(sweep.specs(), [args.spec()]);
     }
 
     #[test]
@@ -486,7 +439,7 @@ mod tests {
              --warmup 0 --algo ring --json out.json --timeout-ms 500 --root 2",
         )
         .unwrap();
-        assert_eq!(args.ranks, Some(8));
+        assert_eq!(args.ranks, [8]);
         assert_eq!(args.transport, "tcp");
         assert_eq!(args.timeout_ms, Some(500));
         assert_eq!(args.json.as_deref(), Some(std::path::Path::new("out.json")));
@@ -496,6 +449,70 @@ mod tests {
         assert_eq!((spec.dtype, spec.op), (DataType::Bfloat16, ReduceOp::Max));
         assert_eq!((spec.iters, spec.warmup, spec.root), (3, 0, 2));
         assert_eq!(spec.algorithm, Some(Algorithm::Ring));
+    }
+
+    #[test]
+    fn ranks_types_and_ops_take_lists() {
+        let args =
+            parse("fccl bench allreduce -n 2,4,8 --dtype f32,f16,bf16 --op sum,max").unwrap();
+        assert_eq!(args.rank_counts(), [2, 4, 8]);
+        assert_eq!(
+            args.dtype,
+            [DataType::Float32, DataType::Float16, DataType::Bfloat16]
+        );
+        assert_eq!(args.op, [ReduceOp::Sum, ReduceOp::Max]);
+        let sweep = args.sweep(args.rank_counts());
+        assert_eq!(sweep.specs().len(), 6);
+        assert!(sweep.validate().is_ok());
+        // Repeating the option adds to its list, as a list does.
+        let args = parse("fccl bench allgather --ranks 3 -n 5 --dtype i8 --dtype u64").unwrap();
+        assert_eq!(args.rank_counts(), [3, 5]);
+        assert_eq!(args.dtype, [DataType::Int8, DataType::Uint64]);
+        // A collective that does not reduce runs each type once, whatever the ops.
+        let args = parse("fccl bench allgather --dtype f32,i32 --op sum,max,min").unwrap();
+        let specs = args.sweep(vec![2]).specs();
+        assert_eq!(specs.len(), 2);
+        assert!(specs.iter().all(|s| s.op_name() == "none"));
+    }
+
+    #[test]
+    fn bad_lists_are_refused() {
+        for line in [
+            "fccl bench allreduce -n 2,0",
+            "fccl bench allreduce -n 2,",
+            "fccl bench allreduce -n ,4",
+            "fccl bench allreduce -n 2;4",
+            "fccl bench allreduce -n 2,-4",
+            "fccl bench allreduce --dtype f32,x",
+            "fccl bench allreduce --dtype f32,,f16",
+            "fccl bench allreduce --op sum,xor",
+        ] {
+            let e = parse(line).expect_err(line).to_string();
+            assert!(e.contains("invalid value"), "{line}: {e}");
+        }
+        let e = parse("fccl bench allreduce --dtype f32,x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown") && e.contains("'x'"), "{e}");
+        for (line, says) in [
+            (
+                "fccl bench allreduce -n 2,4,2",
+                "rank count 2 is listed twice",
+            ),
+            (
+                "fccl bench allreduce --dtype f32,float",
+                "f32 is listed twice",
+            ),
+            ("fccl bench allreduce --op max,max", "max is listed twice"),
+            (
+                "fccl bench reduce -n 4,2 --root 3",
+                "root 3 is out of range for 2",
+            ),
+        ] {
+            let args = parse(line).unwrap();
+            let e = args.sweep(args.rank_counts()).validate().unwrap_err();
+            assert!(e.to_string().contains(says), "{line}: {e}");
+        }
     }
 
     #[test]
@@ -523,12 +540,33 @@ mod tests {
     #[test]
     fn as_a_rank_of_a_job_the_job_sets_the_size() {
         let job = JobSpec::new(3, "tcp://127.0.0.1:9").unwrap();
-        assert!(ranks_of_job(None, &job).is_ok());
-        assert!(ranks_of_job(Some(3), &job).is_ok());
-        let e = ranks_of_job(Some(4), &job).unwrap_err();
+        let check = |line: &str, part_of_sweep: bool| {
+            ranks_of_job(&parse(line).unwrap(), &job, part_of_sweep)
+        };
+        assert!(check("fccl bench allreduce", false).is_ok());
+        assert!(check("fccl bench allreduce -n 3", false).is_ok());
+        let e = check("fccl bench allreduce -n 4", false).unwrap_err();
         assert!(e.contains("-n 4") && e.contains("3 ranks"), "{e}");
+        // A list is refused even if it holds the job's size: the rest would not run.
+        let e = check("fccl bench allreduce -n 2,3", false).unwrap_err();
+        assert!(e.contains("-n 2,3 lists several rank counts"), "{e}");
+        // A job of a sweep runs the rank count of its size.
+        assert!(check("fccl bench allreduce -n 2,3", true).is_ok());
+        let e = check("fccl bench allreduce -n 2,4", true).unwrap_err();
+        assert!(e.contains("job of 3 ranks"), "{e}");
+        let sweep = job_sweep(
+            &parse("fccl bench allreduce -n 2,3 --dtype f32,i8").unwrap(),
+            &job,
+            true,
+        )
+        .unwrap();
+        assert_eq!((&sweep.ranks[..], sweep.specs().len()), (&[3][..], 2));
+        assert_eq!(sweep.base.transport, "tcp");
         let args = parse("fccl bench allreduce --transport local -n 2").unwrap();
-        assert_eq!((args.transport.as_str(), args.ranks), ("local", Some(2)));
+        assert_eq!(
+            (args.transport.as_str(), &args.ranks[..]),
+            ("local", &[2][..])
+        );
     }
 
     #[test]
@@ -544,8 +582,11 @@ mod tests {
             );
             let args = parse(&line).unwrap();
             let spec = args.spec();
-            let output = Output::open(args.json.as_deref(), 0).unwrap();
-            let records = bench_local(&spec, 3, None, output).unwrap();
+            let progress = Progress::whole(0);
+            let mut output =
+                Output::open(args.json.as_deref(), JsonFile::Create, progress).unwrap();
+            let records = threads::bench_local(&[spec], 3, None, &mut output).unwrap();
+            output.finish().unwrap();
             let text = std::fs::read_to_string(&path).unwrap();
             let written: Vec<String> = records.iter().map(BenchRecord::to_json).collect();
             assert_eq!(text.lines().collect::<Vec<_>>(), written);
@@ -585,8 +626,8 @@ mod tests {
     #[test]
     fn wrong_points_fail_the_run_and_are_named() {
         let spec = BenchSpec::new(Collective::Gather, vec![64]);
-        let output = Output::open(None, 0).unwrap();
-        let mut records = bench_local(&spec, 2, None, output).unwrap();
+        let mut output = Output::open(None, JsonFile::Create, Progress::whole(1)).unwrap();
+        let mut records = threads::bench_local(&[spec], 2, None, &mut output).unwrap();
         assert_eq!(verdict(&records), ExitCode::SUCCESS);
         records[0].correct = false;
         records[0].first_wrong = Some(fccl_benches::WrongAt { rank: 1, index: 7 });
@@ -600,16 +641,5 @@ mod tests {
             message.contains("1 of 1 points") && message.contains("gather 64 B"),
             "{message}"
         );
-    }
-
-    #[test]
-    fn the_first_non_remote_error_is_the_cause() {
-        let remote = Error::new(ErrorKind::Remote, "rank 1 failed");
-        let timeout = Error::new(ErrorKind::Timeout, "waited");
-        let e = first_cause(vec![Err(remote.clone()), Err(timeout), Ok(vec![])]).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Timeout);
-        let e = first_cause(vec![Ok(vec![]), Err(remote)]).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Remote);
-        assert_eq!(first_cause(vec![Ok(vec![]), Ok(vec![])]).unwrap(), vec![]);
     }
 }
