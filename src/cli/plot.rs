@@ -6,9 +6,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 use fccl_benches::BenchRecord;
-use fccl_benches::plot::plot_svg;
+use fccl_benches::plot::{PlotFormat, write_plot};
 
-use super::bench::check_plot_path;
 use super::fail;
 
 /// Arguments of `fccl plot`.
@@ -17,8 +16,8 @@ pub(crate) struct PlotArgs {
     /// JSON-lines files written by `fccl bench --json`.
     #[arg(required = true, value_name = "FILE.jsonl")]
     inputs: Vec<PathBuf>,
-    /// The picture to write (SVG).
-    #[arg(short = 'o', long = "output", value_name = "FILE.svg")]
+    /// The picture to write: SVG or PNG, by its extension.
+    #[arg(short = 'o', long = "output", value_name = "FILE.svg|FILE.png")]
     output: PathBuf,
 }
 
@@ -31,12 +30,12 @@ pub(super) fn main(args: PlotArgs) -> ExitCode {
 }
 
 fn plot(args: &PlotArgs) -> Result<(), String> {
-    check_plot_path(&args.output)?;
+    PlotFormat::of(&args.output)?;
     let mut records = Vec::new();
     for path in &args.inputs {
         records.extend(read_records(path)?);
     }
-    plot_svg(&records, &args.output)
+    write_plot(&records, &args.output)
 }
 
 /// The records of a JSON-lines file written by `fccl bench --json` (blank lines skipped).

@@ -22,7 +22,7 @@ use std::time::Duration;
 use clap::Args;
 use fccl::{Hint, JobSpec, Rank};
 use fccl_benches::cost::{CostModel, Prices};
-use fccl_benches::plot::plot_svg;
+use fccl_benches::plot::write_plot;
 use fccl_benches::sizes::parse_sizes;
 use fccl_benches::{BenchRecord, BenchSpec, Event, Sweep, run, table};
 use fccl_collectives::{Algorithm, Collective, DataType, Error, ReduceOp};
@@ -114,10 +114,10 @@ pub(crate) struct BenchArgs {
     /// Give up on a collective after this many milliseconds without progress.
     #[arg(long, value_name = "T")]
     timeout_ms: Option<u64>,
-    /// Draw the median time and the bus bandwidth against size to FILE (SVG), as rank 0
-    /// sees them, a line per rank count (and element type and reduction, if several);
-    /// `fccl plot` draws several runs' JSON in one picture.
-    #[arg(long, value_name = "FILE.svg")]
+    /// Draw the median time and the bus bandwidth against size to FILE (SVG or PNG, by its
+    /// extension), as rank 0 sees them, a line per rank count (and element type and
+    /// reduction, if several); `fccl plot` draws several runs' JSON in one picture.
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
     plot: Option<PathBuf>,
     /// Add each size's estimated dollars per 1,000 operations at this provider's list
     /// prices (the ranks' function time, queue requests, and the servers' hours); the JSON
@@ -357,22 +357,11 @@ async fn bench_comm(
 /// Draws `records` to `--plot FILE` if asked, then gives the [`verdict`].
 pub(super) fn plot_then_verdict(args: &BenchArgs, records: &[BenchRecord]) -> ExitCode {
     if let Some(path) = &args.plot {
-        if let Err(e) = check_plot_path(path).and_then(|()| plot_svg(records, path)) {
+        if let Err(e) = write_plot(records, path) {
             return fail(e);
         }
     }
     verdict(records)
-}
-
-/// Refuses a plot file that is not `.svg` (the only format drawn).
-pub(super) fn check_plot_path(path: &std::path::Path) -> Result<(), String> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some(e) if e.eq_ignore_ascii_case("svg") => Ok(()),
-        _ => Err(format!(
-            "cannot plot to {}: plots are SVG, name the file FILE.svg",
-            path.display()
-        )),
-    }
 }
 
 /// Exit code 0 if every point was correct; otherwise says which were not and returns 1.

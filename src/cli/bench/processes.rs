@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use fccl::launch::local::{Exit, LocalLaunch, StdoutMode};
 use fccl_benches::BenchRecord;
-use fccl_benches::plot::plot_svg;
+use fccl_benches::plot::{PlotFormat, write_plot};
 
-use super::{BenchArgs, check_plot_path};
+use super::BenchArgs;
 use crate::cli::fail;
 use crate::cli::output::{JsonFile, Progress, open_json};
 use crate::cli::plot::read_records;
@@ -140,7 +140,7 @@ fn prepare(args: &BenchArgs) -> Result<(fccl_benches::Sweep, Option<RecordsFile>
     args.cost_model(&args.transport)?;
     let records = match args.plot.as_deref() {
         Some(path) => {
-            check_plot_path(path)?;
+            PlotFormat::of(path)?;
             Some(RecordsFile::create()?)
         }
         None => None,
@@ -186,7 +186,7 @@ fn run_jobs(
         done += sweep.points_on(ranks);
     }
     if let (Some(path), Some(records)) = (&args.plot, &records) {
-        if let Err(e) = read_records(&records.0).and_then(|r| plot_svg(&r, path)) {
+        if let Err(e) = read_records(&records.0).and_then(|r| write_plot(&r, path)) {
             return fail(e);
         }
     }

@@ -5,10 +5,11 @@ use std::process::ExitCode;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use fccl_benches::plot::PlotFormat;
 use fccl_benches::{BenchRecord, BenchSpec, Event, run, table};
 use fccl_collectives::{Error, ErrorKind, local};
 
-use super::{BenchArgs, check_plot_path, plot_then_verdict};
+use super::{BenchArgs, plot_then_verdict};
 use crate::cli::fail;
 use crate::cli::output::{JsonFile, Output, Progress};
 
@@ -22,7 +23,7 @@ pub(super) fn bench_threads(args: &BenchArgs) -> ExitCode {
     if let Err(e) = sweep.validate() {
         return fail(e);
     }
-    if let Some(Err(e)) = args.plot.as_deref().map(check_plot_path) {
+    if let Some(Err(e)) = args.plot.as_deref().map(PlotFormat::of) {
         return fail(e);
     }
     let progress = Progress::whole(sweep.points());

@@ -1,16 +1,44 @@
-//! `fccl bench --plot FILE.svg`: time and bus bandwidth against size, one line per
-//! collective, transport, rank count, element type and reduction, drawn with plotters' SVG
-//! backend.
+//! `fccl bench --plot FILE` and `fccl plot -o FILE`: time and bus bandwidth against size,
+//! one line per collective, transport, rank count, element type and reduction, drawn with
+//! plotters as SVG or PNG (by the file's extension) from one drawing function generic over
+//! the backend.
+
+mod font;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::record::BenchRecord;
 
-/// The picture's size in pixels: two panels side by side.
-const SIZE: (u32, u32) = (1400, 560);
+/// The formats a plot is written in, chosen by the file's extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlotFormat {
+    /// `.svg`: vector, text kept as text.
+    Svg,
+    /// `.png`: a bitmap of [`SIZE`] pixels.
+    Png,
+}
+
+impl PlotFormat {
+    /// The format of a file named `path` (`.svg` or `.png`, in any case); any other
+    /// extension, or none, is an error that names the two.
+    pub fn of(path: &Path) -> Result<PlotFormat, String> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("svg") => Ok(PlotFormat::Svg),
+            Some(e) if e.eq_ignore_ascii_case("png") => Ok(PlotFormat::Png),
+            _ => Err(format!(
+                "cannot plot to {}: name the file FILE.svg or FILE.png (the formats drawn)",
+                path.display()
+            )),
+        }
+    }
+}
+
+/// The picture's size in pixels (for SVG, in user units): two panels side by side.
+pub const SIZE: (u32, u32) = (1400, 560);
 
 /// The colours of the lines, in turn.
 const COLOURS: [RGBColor; 8] = [
@@ -103,40 +131,50 @@ fn range(lines: &Series, pick: impl Fn(&(f64, f64)) -> f64) -> std::ops::Range<f
     lo / 1.5..hi * 1.5
 }
 
-/// Writes the plot of `records` to `path` (SVG): the median time per size on the left,
-/// the bus bandwidth on the right, both with log axes.
-pub fn plot_svg(records: &[BenchRecord], path: &Path) -> Result<(), String> {
+/// Writes the plot of `records` to `path`, as SVG or PNG by its extension
+/// ([`PlotFormat::of`]): the median time per size on the left, the bus bandwidth on the
+/// right, both with log axes.
+pub fn write_plot(records: &[BenchRecord], path: &Path) -> Result<(), String> {
+    let format = PlotFormat::of(path)?;
     let times = series(records, |r| Some(r.time_us));
     let busbw = series(records, |r| r.busbw_gbps);
     if times.is_empty() {
         return Err("nothing to plot: no point has a size (barrier has none)".to_string());
     }
-    let failed = |e: &dyn std::fmt::Display| format!("cannot draw {}: {e}", path.display());
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| failed(&e))?;
+    font::register()?;
+    let drawn = match format {
+        PlotFormat::Svg => draw(SVGBackend::new(path, SIZE), &times, &busbw),
+        PlotFormat::Png => draw(BitMapBackend::new(path, SIZE), &times, &busbw),
+    };
+    drawn.map_err(|e| format!("cannot draw {}: {e}", path.display()))
+}
+
+/// Draws both panels on `backend` and finishes the picture (for a bitmap, encodes and
+/// writes the file).
+fn draw<DB: DrawingBackend>(backend: DB, times: &Series, busbw: &Series) -> Result<(), String> {
+    let root = backend.into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (left, right) = root.split_horizontally(SIZE.0 / 2);
-    panel(&left, &times, "median time (us)", "time per operation")?;
-    if busbw.is_empty() {
-        right.fill(&WHITE).map_err(|e| failed(&e))?;
-    } else {
-        panel(&right, &busbw, "bus bandwidth (GB/s)", "bus bandwidth")?;
+    panel(&left, times, "median time (us)", "time per operation")?;
+    if !busbw.is_empty() {
+        panel(&right, busbw, "bus bandwidth (GB/s)", "bus bandwidth")?;
     }
-    root.present().map_err(|e| failed(&e))
+    root.present().map_err(|e| e.to_string())
 }
 
 /// Draws `lines` in `area` with log axes, `y_label` on the y axis and a legend.
-fn panel(
-    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+fn panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
     lines: &Series,
     y_label: &str,
     title: &str,
 ) -> Result<(), String> {
-    let failed = |e: &dyn std::fmt::Display| format!("cannot draw the {title} panel: {e}");
+    let failed = |e: &dyn std::fmt::Display| format!("the {title} panel: {e}");
     let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 22))
+        .caption(title, (font::FAMILY, 22))
         .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
+        .x_label_area_size(50)
+        .y_label_area_size(75)
         .build_cartesian_2d(
             range(lines, |p| p.0).log_scale(),
             range(lines, |p| p.1).log_scale(),
@@ -146,6 +184,8 @@ fn panel(
         .configure_mesh()
         .x_desc("size (bytes, decimal prefixes)")
         .y_desc(y_label)
+        .label_style((font::FAMILY, 14))
+        .axis_desc_style((font::FAMILY, 15))
         .x_label_formatter(&|x| human_bytes(*x))
         .draw()
         .map_err(|e| failed(&e))?;
@@ -166,6 +206,7 @@ fn panel(
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
+        .label_font((font::FAMILY, 14))
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
