@@ -209,7 +209,7 @@ fn broadcast_traffic_matches() {
         Some(verdict(
             &report,
             |_| want.clone(),
-            broadcast::traffic(a, p, n, ELEM, root),
+            broadcast::traffic(a, p, n, ELEM, root, &profile()),
         ))
     });
 }
@@ -278,7 +278,7 @@ fn alltoall_traffic_matches() {
         Some(verdict(
             &report,
             expected,
-            alltoall::traffic(a, p, block, ELEM),
+            alltoall::traffic(a, p, block, ELEM, &profile()),
         ))
     });
 }
@@ -323,7 +323,7 @@ fn alltoallv_traffic_matches() {
         Some(verdict(
             &report,
             expected,
-            alltoallv::traffic(a, counts, ELEM),
+            alltoallv::traffic(a, counts, ELEM, &profile()),
         ))
     });
 }
@@ -427,41 +427,48 @@ fn barrier_traffic_matches() {
     });
 }
 
-/// A binomial broadcast takes ⌈lg p⌉ rounds of one latency plus one frame's transfer time
-/// at p = 8 (links are per pair, so a parent's sends to its children do not queue behind
-/// each other). In general the rounds are the tree's depth, the most set bits of a relative
-/// rank below p: 2 rather than ⌈lg 5⌉ = 3 at p = 5, where rank 4 hangs off the root.
+/// A binomial broadcast of one chunk takes ⌈lg p⌉ rounds of one latency plus one frame's
+/// transfer time at p = 8 (links are per pair, so a parent's sends to its children do not
+/// queue behind each other). In general the rounds are the tree's depth, the most set bits
+/// of a relative rank below p: 2 rather than ⌈lg 5⌉ = 3 at p = 5, where rank 4 hangs off the
+/// root. A buffer of C chunks pipelines: depth·L + (C + depth − 1) chunk transfers.
 #[test]
 fn binomial_broadcast_takes_lg_p_rounds_of_virtual_time() {
     let latency = Duration::from_millis(1);
     let bandwidth = 1e8;
-    let n = 25_000; // elements: 100 KB, 1 ms on the wire
-    for (p, rounds) in [(8, 3), (5, 2), (2, 1)] {
-        let config = SimConfig::new().latency(latency).bandwidth(bandwidth);
-        let report = sim::run(p, config, |mut comm| async move {
-            let mut buf = if comm.rank() == 0 {
-                data(0, n)
-            } else {
-                vec![0; n]
-            };
-            let mut c = comm.with_options(with(Algorithm::Binomial));
-            c.broadcast(&mut buf, 0).await.map(|()| buf)
-        });
-        let want_data = data(0, n);
-        assert!(
-            report
-                .results
-                .iter()
-                .all(|r| r.as_ref().ok() == Some(&want_data))
-        );
-        // A frame is the payload plus the 48-byte header.
-        let frame = (n * ELEM + fccl_collectives::frame::HEADER_LEN) as f64;
-        let want = f64::from(rounds) * (latency.as_secs_f64() + frame / bandwidth);
-        let got = report.elapsed.as_secs_f64();
-        assert!(
-            (got - want).abs() < 1e-6,
-            "p={p}: broadcast took {got} s of virtual time, expected {want} s"
-        );
+    // Elements: 64,000 bytes (one pipeline chunk of at most 64 KiB), then two and four
+    // whole chunks.
+    for (n, chunks) in [(16_000, 1), (2 * 16_384, 2), (4 * 16_384, 4)] {
+        for (p, depth) in [(8, 3), (5, 2), (2, 1)] {
+            let config = SimConfig::new().latency(latency).bandwidth(bandwidth);
+            let report = sim::run(p, config, |mut comm| async move {
+                let mut buf = if comm.rank() == 0 {
+                    data(0, n)
+                } else {
+                    vec![0; n]
+                };
+                let mut c = comm.with_options(with(Algorithm::Binomial));
+                c.broadcast(&mut buf, 0).await.map(|()| buf)
+            });
+            let want_data = data(0, n);
+            assert!(
+                report
+                    .results
+                    .iter()
+                    .all(|r| r.as_ref().ok() == Some(&want_data))
+            );
+            // A frame is its chunk plus the 48-byte header. Along the deepest path of the
+            // tree the chunks pipeline: the first link sends all of them, and each further
+            // level adds one chunk's transfer; every level adds the latency.
+            let frame = (n / chunks * ELEM + fccl_collectives::frame::HEADER_LEN) as f64;
+            let transfers = (chunks + depth - 1) as f64;
+            let want = depth as f64 * latency.as_secs_f64() + transfers * frame / bandwidth;
+            let got = report.elapsed.as_secs_f64();
+            assert!(
+                (got - want).abs() < 1e-6,
+                "p={p}, {chunks} chunks: broadcast took {got} s of virtual time, expected {want} s"
+            );
+        }
     }
 }
 
@@ -499,8 +506,12 @@ fn reorder_and_duplicates_leave_results_exact() {
             c.all_to_all(&send, &mut recv).await.map(|()| recv)
         });
         let expected = |i: usize| alltoall_expected(p, n, i);
-        verdict(&report, expected, alltoall::traffic(a, p, n, ELEM))
-            .unwrap_or_else(|e| panic!("alltoall/{a} with faults: {e}"));
+        verdict(
+            &report,
+            expected,
+            alltoall::traffic(a, p, n, ELEM, &profile()),
+        )
+        .unwrap_or_else(|e| panic!("alltoall/{a} with faults: {e}"));
         assert!(
             report.duplicates_injected > 0,
             "alltoall/{a}: no duplicates"

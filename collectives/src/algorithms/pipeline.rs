@@ -8,13 +8,14 @@
 use std::future::Future;
 use std::ops::Range;
 
-use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 
 use crate::algorithms::blocks::Blocks;
 use crate::algorithms::context::{OpCtx, Payload};
 use crate::algorithms::cost::Traffic;
 use crate::error::Result;
+use crate::transport::LinkProfile;
 use crate::types::Element;
 
 /// The largest payload of one pipeline chunk, in bytes: large enough that the per-message
@@ -22,7 +23,7 @@ use crate::types::Element;
 pub(crate) const CHUNK_BYTES: usize = 64 << 10;
 
 /// How many chunks of its first block a ring rank sends ahead of what it has received.
-const SEND_WINDOW: u32 = 32;
+pub(crate) const SEND_WINDOW: u32 = 32;
 
 /// How a block of some length is cut into pipeline chunks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +33,20 @@ pub(crate) struct Chunks {
 }
 
 impl Chunks {
+    /// The chunks of a block on `profile`'s medium: pipeline chunks on direct links; the
+    /// whole block in one message through a server, where every message is a request and
+    /// the transport cuts large ones itself.
+    pub(crate) fn on(profile: &LinkProfile, len: usize, elem: usize) -> Chunks {
+        if profile.via_server {
+            Chunks {
+                per_chunk: len.max(1),
+                count: 1,
+            }
+        } else {
+            Chunks::new(len, elem)
+        }
+    }
+
     /// The chunks of a block of `len` elements of `elem` bytes: at least one, so that an empty
     /// block still sends one (empty) message and ranks that disagree on counts still meet.
     pub(crate) fn new(len: usize, elem: usize) -> Chunks {
@@ -86,6 +101,67 @@ where
             out = &mut f => return Ok(out),
             Some(sent) = sends.next(), if !sends.is_empty() => sent?,
         }
+    }
+}
+
+/// Polls the sends queued in `sends` once, without waiting: a send whose peer can take it
+/// now leaves now instead of at the next wait. A failed send is returned.
+pub(crate) fn drive_sends<S>(sends: &mut FuturesUnordered<S>) -> Result<()>
+where
+    S: Future<Output = Result<()>>,
+{
+    while let Some(Some(sent)) = sends.next().now_or_never() {
+        sent?;
+    }
+    Ok(())
+}
+
+/// Sends `send` to `to` and receives `recv` from `from` as step `step`, both cut into
+/// pipeline chunks: every received chunk is copied out while later ones are in flight, and
+/// the sends run at most [`SEND_WINDOW`] chunks ahead of the receives, so framed copies stay
+/// bounded. Both ends derive the chunk count from the block's length, so the exchanges of a
+/// pairwise all-to-all need no extra message.
+pub(crate) async fn exchange<T: Element>(
+    ctx: &OpCtx<'_>,
+    (to, from): (usize, usize),
+    step: u32,
+    send: &[T],
+    recv: &mut [T],
+) -> Result<()> {
+    let (elem, profile) = (size_of::<T>(), ctx.transport().profile());
+    let outgoing = Chunks::on(&profile, send.len(), elem);
+    let incoming = Chunks::on(&profile, recv.len(), elem);
+    let (whole_send, whole_recv) = (0..send.len(), 0..recv.len());
+    let mut sends = FuturesUnordered::new();
+    let mut sent = 0;
+    for k in 0..incoming.count() {
+        while sent < outgoing.count().min(k.saturating_add(SEND_WINDOW)) {
+            let range = outgoing.range(&whole_send, sent);
+            sends.push(ctx.send_chunk(to, step, sent, outgoing.count(), &send[range]));
+            sent += 1;
+        }
+        drive_sends(&mut sends)?;
+        let range = incoming.range(&whole_recv, k);
+        let recv_chunk = ctx.recv_chunk::<T>(from, step, k, incoming.count(), range.len());
+        while_sending(recv_chunk, &mut sends)
+            .await??
+            .copy_to(&mut recv[range]);
+    }
+    while sent < outgoing.count() {
+        let range = outgoing.range(&whole_send, sent);
+        sends.push(ctx.send_chunk(to, step, sent, outgoing.count(), &send[range]));
+        sent += 1;
+    }
+    finish_sends(&mut sends).await
+}
+
+/// The messages and bytes of sending a block of `len` elements of `elem` bytes once, in the
+/// chunks of [`Chunks::on`] `profile`'s medium.
+pub(crate) fn chunked_traffic(t: &mut Traffic, profile: &LinkProfile, len: usize, elem: usize) {
+    let chunks = Chunks::on(profile, len, elem);
+    let block = 0..len;
+    for k in 0..chunks.count() {
+        t.message(chunks.range(&block, k).len() * elem);
     }
 }
 
@@ -177,5 +253,23 @@ mod tests {
             }
         }
         assert_eq!(Chunks::new(0, 4).range(&(3..3), 0), 3..3);
+    }
+
+    #[test]
+    fn a_block_through_a_server_is_one_message_and_on_a_direct_link_is_chunked() {
+        let server = LinkProfile {
+            via_server: true,
+            ..LinkProfile::IN_PROCESS
+        };
+        let len = 3 * CHUNK_BYTES / 4 + 1;
+        assert_eq!(Chunks::on(&server, len, 4).count(), 1);
+        assert_eq!(Chunks::on(&server, len, 4).range(&(0..len), 0), 0..len);
+        assert_eq!(Chunks::on(&server, 0, 4).count(), 1);
+        assert_eq!(Chunks::on(&LinkProfile::IN_PROCESS, len, 4).count(), 4);
+        let (mut through, mut direct) = (Traffic::default(), Traffic::default());
+        chunked_traffic(&mut through, &server, len, 4);
+        chunked_traffic(&mut direct, &LinkProfile::IN_PROCESS, len, 4);
+        assert_eq!((through.messages, through.bytes), (1, 4 * len as u64));
+        assert_eq!((direct.messages, direct.bytes), (4, 4 * len as u64));
     }
 }

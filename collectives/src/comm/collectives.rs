@@ -153,7 +153,7 @@ impl Communicator {
             bytes,
             true,
             broadcast::cost,
-            &|a, _| broadcast::traffic(a, p, count, size_of::<T>(), root),
+            &|a, l| broadcast::traffic(a, p, count, size_of::<T>(), root, l),
         )?;
         let call = self.start(c, T::DTYPE, 0, root, buf.len(), plan);
         let result = broadcast::run(plan.algorithm, &self.ctx(&call), buf, root).await;
@@ -234,7 +234,7 @@ impl Communicator {
             bytes,
             true,
             alltoall::cost,
-            &|a, _| alltoall::traffic(a, p, block, size_of::<T>()),
+            &|a, l| alltoall::traffic(a, p, block, size_of::<T>(), l),
         )?;
         let call = self.start(c, T::DTYPE, 0, 0, block, plan);
         let result = alltoall::run(plan.algorithm, &self.ctx(&call), send, recv, block).await;
@@ -276,7 +276,7 @@ impl Communicator {
             bytes,
             true,
             alltoallv::cost,
-            &|a, _| alltoallv::traffic(a, &counts, size_of::<T>()),
+            &|a, l| alltoallv::traffic(a, &counts, size_of::<T>(), l),
         )?;
         let call = self.start(c, T::DTYPE, 0, 0, 0, plan);
         let result = alltoallv::run(

@@ -9,6 +9,7 @@ use super::cost::{CostInput, Traffic};
 use super::{Algorithm, not_offered};
 use crate::collective::Collective;
 use crate::error::Result;
+use crate::transport::LinkProfile;
 use crate::types::Element;
 
 /// The alltoall algorithms.
@@ -25,9 +26,15 @@ pub fn cost(alg: Algorithm, input: &CostInput) -> Option<f64> {
 
 /// The messages and bytes `alg` sends on `p` ranks for blocks of `block` elements of
 /// `elem` bytes.
-pub fn traffic(alg: Algorithm, p: usize, block: usize, elem: usize) -> Traffic {
+pub fn traffic(
+    alg: Algorithm,
+    p: usize,
+    block: usize,
+    elem: usize,
+    profile: &LinkProfile,
+) -> Traffic {
     match alg {
-        Algorithm::Pairwise => pairwise::traffic(p, block * elem),
+        Algorithm::Pairwise => pairwise::traffic(p, block, elem, profile),
         Algorithm::Bruck => bruck::traffic(p, block, elem),
         _ => Traffic::default(),
     }
@@ -153,11 +160,12 @@ mod tests {
                 let counted = counting::run_counted(p, |mut comm| async move {
                     check::<f32>(&mut comm, alg, block).await;
                 });
-                assert_eq!(counted, traffic(alg, p, block, 4), "{alg} p={p} b={block}");
+                let want = traffic(alg, p, block, 4, &LinkProfile::IN_PROCESS);
+                assert_eq!(counted, want, "{alg} p={p} b={block}");
             }
         }
         assert_eq!(
-            traffic(Algorithm::Pairwise, 4, 10, 8),
+            traffic(Algorithm::Pairwise, 4, 10, 8, &LinkProfile::IN_PROCESS),
             Traffic {
                 messages: 12,
                 bytes: 960

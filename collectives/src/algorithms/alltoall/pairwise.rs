@@ -5,15 +5,21 @@
 //! rounds, in each of which every rank sends one block and receives one. When p is a power
 //! of two the partner of round i is rank XOR i, so both directions of a pair share a round;
 //! otherwise a rank sends to rank + i and receives from rank - i (mod p). The own block is
-//! copied locally. Every block crosses one link once, straight from the send buffer into the
-//! receive buffer, so this is the algorithm for large blocks; it needs no scratch.
+//! copied locally. Every block crosses one link once, from the send buffer into the receive
+//! buffer, so this is the algorithm for large blocks. On a direct link a block travels in
+//! pipeline chunks
+//! (`pipeline::exchange`), so the copy of one chunk out of its frame overlaps the transfer
+//! of the next and the framed copies stay bounded.
 //!
 //! With b = n/p the block size: cost (p - 1)·(α + b·β) + n·γ (the copies out of received
-//! frames and of the own block). Traffic: p·(p - 1) messages of b bytes.
+//! frames and of the own block). Traffic: p·(p - 1) blocks of b bytes, each in
+//! ⌈b / chunk⌉ messages (at least one) on a direct link, in one through a server.
 
 use super::super::context::OpCtx;
 use super::super::cost::{CostInput, Traffic};
+use super::super::pipeline::{chunked_traffic, exchange};
 use crate::error::Result;
+use crate::transport::LinkProfile;
 use crate::types::{Element, Rank};
 
 /// (p - 1)·(α + (n/p)·β) + n·γ.
@@ -23,11 +29,12 @@ pub(super) fn cost(input: &CostInput) -> f64 {
     (p - 1.0) * (input.alpha() + block * input.beta()) + input.n() * input.gamma()
 }
 
-/// p·(p - 1) messages of `block_bytes`.
-pub(super) fn traffic(p: usize, block_bytes: usize) -> Traffic {
+/// p·(p - 1) blocks of `block` elements of `elem` bytes, each in the chunks of `profile`'s
+/// medium.
+pub(super) fn traffic(p: usize, block: usize, elem: usize, profile: &LinkProfile) -> Traffic {
     let mut t = Traffic::default();
     for _ in 0..p * p.saturating_sub(1) {
-        t.message(block_bytes);
+        chunked_traffic(&mut t, profile, block, elem);
     }
     t
 }
@@ -61,12 +68,14 @@ pub(super) async fn run<T: Element>(
     recv[range(rank)].copy_from_slice(&send[range(rank)]);
     for round in 1..p {
         let (to, from) = peers(rank, p, round);
-        let (sent, got) = tokio::join!(
-            ctx.send(to, step(round), &send[range(to)]),
-            ctx.recv_into(from, step(round), &mut recv[range(from)]),
-        );
-        got?;
-        sent?;
+        exchange(
+            ctx,
+            (to, from),
+            step(round),
+            &send[range(to)],
+            &mut recv[range(from)],
+        )
+        .await?;
     }
     Ok(())
 }

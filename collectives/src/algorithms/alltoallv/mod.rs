@@ -10,6 +10,7 @@ use super::cost::{CostInput, Traffic};
 use super::{Algorithm, not_offered};
 use crate::collective::Collective;
 use crate::error::Result;
+use crate::transport::LinkProfile;
 use crate::types::Element;
 
 /// The alltoallv algorithms.
@@ -25,9 +26,14 @@ pub fn cost(alg: Algorithm, input: &CostInput) -> Option<f64> {
 
 /// The messages and bytes `alg` sends when rank i sends `counts[i][j]` elements of `elem`
 /// bytes to rank j (p = `counts.len()`).
-pub fn traffic(alg: Algorithm, counts: &[Vec<usize>], elem: usize) -> Traffic {
+pub fn traffic(
+    alg: Algorithm,
+    counts: &[Vec<usize>],
+    elem: usize,
+    profile: &LinkProfile,
+) -> Traffic {
     match alg {
-        Algorithm::Pairwise => pairwise::traffic(counts, elem),
+        Algorithm::Pairwise => pairwise::traffic(counts, elem, profile),
         _ => Traffic::default(),
     }
 }
@@ -145,7 +151,8 @@ mod tests {
                     let counted = counting::run_counted(p, |mut comm| async move {
                         check::<u64>(&mut comm, alg, shape).await;
                     });
-                    assert_eq!(counted, traffic(alg, &counts, 8), "{alg} p={p} s={shape}");
+                    let want = traffic(alg, &counts, 8, &LinkProfile::IN_PROCESS);
+                    assert_eq!(counted, want, "{alg} p={p} s={shape}");
                 }
             }
         }

@@ -5,20 +5,24 @@
 //! per-pair counts of Open MPI's `ompi_coll_base_alltoallv_intra_pairwise`
 //! (`coll_base_alltoallv.c`): p - 1 rounds; in round i a rank sends
 //! its part for rank + i and receives the part from rank - i (rank XOR i both ways when p is
-//! a power of two), each straight between the user's buffers; the own part is copied
-//! locally. The receive length from rank j is this rank's `recv_counts[j]`, checked against
-//! the frame, so a sender and a receiver that disagree on a count end in `Mismatch` on the
-//! receiver.
+//! a power of two), each between the user's buffers in pipeline chunks
+//! (`pipeline::exchange`); the own part is copied locally. The receive length from rank j is
+//! this rank's `recv_counts[j]`, checked against the frames, so a sender and a receiver that
+//! disagree on a count end in `Mismatch` on the receiver.
 //!
 //! With n the bytes this rank sends: cost (p - 1)·α + n·(p - 1)/p·β + n·γ (counts assumed
-//! even). Traffic: one message from every rank i to every other rank j, of
-//! counts\[i\]\[j\] elements: p·(p - 1) messages, Σ_{i≠j} counts\[i\]\[j\]·elem bytes.
+//! even). Traffic: one part from every rank i to every other rank j, of
+//! counts\[i\]\[j\] elements in ⌈counts\[i\]\[j\]·elem / chunk⌉ messages (at least one) on a
+//! direct link, in one through a server:
+//! Σ_{i≠j} counts\[i\]\[j\]·elem bytes.
 
 use super::super::alltoall::pairwise::{peers, step};
 use super::super::blocks::Blocks;
 use super::super::context::OpCtx;
 use super::super::cost::{CostInput, Traffic};
+use super::super::pipeline::{chunked_traffic, exchange};
 use crate::error::{Error, ErrorKind, Result};
+use crate::transport::LinkProfile;
 use crate::types::Element;
 
 /// (p - 1)·α + n·(p - 1)/p·β + n·γ.
@@ -27,13 +31,14 @@ pub(super) fn cost(input: &CostInput) -> f64 {
     (p - 1.0) * input.alpha() + input.n() * ((p - 1.0) / p * input.beta() + input.gamma())
 }
 
-/// One message of `counts[i][j]·elem` bytes for every pair i ≠ j.
-pub(super) fn traffic(counts: &[Vec<usize>], elem: usize) -> Traffic {
+/// A part of `counts[i][j]` elements, in the chunks of `profile`'s medium, for every pair
+/// i ≠ j.
+pub(super) fn traffic(counts: &[Vec<usize>], elem: usize, profile: &LinkProfile) -> Traffic {
     let mut t = Traffic::default();
     for (i, row) in counts.iter().enumerate() {
         for (j, &c) in row.iter().enumerate() {
             if i != j {
-                t.message(c * elem);
+                chunked_traffic(&mut t, profile, c, elem);
             }
         }
     }
@@ -63,12 +68,8 @@ pub(super) async fn run<T: Element>(
     recv[recvs.range(rank)].copy_from_slice(&send[sends.range(rank)]);
     for round in 1..p {
         let (to, from) = peers(rank, p, round);
-        let (sent, got) = tokio::join!(
-            ctx.send(to, step(round), &send[sends.range(to)]),
-            ctx.recv_into(from, step(round), &mut recv[recvs.range(from)]),
-        );
-        got?;
-        sent?;
+        let (out, into) = (&send[sends.range(to)], &mut recv[recvs.range(from)]);
+        exchange(ctx, (to, from), step(round), out, into).await?;
     }
     Ok(())
 }

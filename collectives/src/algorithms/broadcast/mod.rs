@@ -16,6 +16,7 @@ use super::cost::{CostInput, Traffic};
 use super::{Algorithm, not_offered};
 use crate::collective::Collective;
 use crate::error::Result;
+use crate::transport::LinkProfile;
 use crate::types::{Element, Rank};
 
 /// The broadcast algorithms.
@@ -38,9 +39,16 @@ pub fn cost(alg: Algorithm, input: &CostInput) -> Option<f64> {
 
 /// The messages and bytes `alg` sends for `count` elements of `elem` bytes on `p` ranks
 /// from `root` (scatter-allgather's depend on the root when the blocks are uneven).
-pub fn traffic(alg: Algorithm, p: usize, count: usize, elem: usize, root: Rank) -> Traffic {
+pub fn traffic(
+    alg: Algorithm,
+    p: usize,
+    count: usize,
+    elem: usize,
+    root: Rank,
+    profile: &LinkProfile,
+) -> Traffic {
     match alg {
-        Algorithm::Binomial => binomial::traffic(p, count * elem),
+        Algorithm::Binomial => binomial::traffic(p, count, elem, profile),
         Algorithm::ScatterAllgather => scatter_allgather::traffic(p, count, elem, root),
         Algorithm::SharedPut => shared_put::traffic(p, count * elem),
         _ => Traffic::default(),

@@ -4,6 +4,7 @@ use half::bf16;
 
 use super::{ALGORITHMS, traffic};
 use crate::algorithms::counting::run_counted;
+use crate::transport::LinkProfile;
 use crate::{Algorithm, Communicator, Element, ErrorKind, OpOptions, Rank, local};
 
 const RANKS: [usize; 7] = [1, 2, 3, 4, 5, 7, 8];
@@ -86,13 +87,14 @@ fn traffic_is_exact() {
     for p in RANKS {
         for alg in ALGORITHMS.iter().copied() {
             for root in 0..p {
-                for count in [0, 5, 1001] {
+                for count in [0, 5, 1001, 70_000] {
                     let got = run_counted(p, |mut comm| async move {
                         let mut buf = vec![half::f16::from_f64(root as f64); count];
                         let mut c = comm.with_options(OpOptions::new().algorithm(alg));
                         c.broadcast(&mut buf, root).await.unwrap();
                     });
-                    let want = traffic(alg, p, count, size_of::<half::f16>(), root);
+                    let elem = size_of::<half::f16>();
+                    let want = traffic(alg, p, count, elem, root, &LinkProfile::IN_PROCESS);
                     assert_eq!(got, want, "{alg} p {p} root {root} count {count}");
                 }
             }

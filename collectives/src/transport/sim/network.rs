@@ -293,11 +293,14 @@ impl Network {
     }
 
     /// The delivery task: hands over everything due, then moves the clock to the next
-    /// arrival. Tokio's timers fire on whole milliseconds, so it sleeps (letting the paused
-    /// clock auto-advance) to within a millisecond of the arrival, lets every other task
-    /// finish what it does at that instant, and then advances the clock by the exact rest.
+    /// arrival. Tokio's timers fire on whole milliseconds, and a sleep may end more than a
+    /// millisecond past its deadline (which then carried a frame sent at the arrival's
+    /// instant past it, a broadcast test found), so it sleeps (letting the paused clock
+    /// auto-advance) to within two milliseconds of the arrival, lets every other task finish
+    /// what it does at that instant, and then advances the clock by the exact rest.
     async fn drive(self: Arc<Self>) {
         const SETTLE: usize = 4;
+        const COARSE_MARGIN: Duration = Duration::from_millis(2);
         loop {
             let scheduled = self.scheduled.notified();
             tokio::pin!(scheduled);
@@ -316,7 +319,7 @@ impl Network {
             }
             match next {
                 None => scheduled.await,
-                Some(at) => match at.checked_sub(Duration::from_millis(1)) {
+                Some(at) => match at.checked_sub(COARSE_MARGIN) {
                     Some(coarse) if coarse > now => {
                         tokio::select! {
                             () = tokio::time::sleep_until(coarse) => {}
