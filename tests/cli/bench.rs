@@ -765,3 +765,46 @@ fn runs_are_plotted_alone_and_together() {
         assert!(done.stderr.contains(says), "{says}: {done:?}");
     }
 }
+
+/// The comparison with Open MPI (`benches/compare/compare_mpi.sh`) where Open MPI is not
+/// installed: it says what to install and stops before building or running anything. A
+/// collective it does not compare is refused before that.
+#[test]
+fn the_comparison_script_without_open_mpi_says_how_to_install_it() {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/compare/compare_mpi.sh");
+    // A PATH with only what the script needs before its check: no mpicc, mpirun or cargo.
+    let bin = TempDir::new("no-mpi");
+    let dirname = which("dirname").expect("dirname is installed");
+    std::os::unix::fs::symlink(dirname, bin.path().join("dirname")).expect("a link");
+    let script_with = |args: &[&str]| {
+        let mut command = std::process::Command::new("/bin/bash");
+        command.arg(&script).args(args).env("PATH", bin.path());
+        run(&mut command, LIMIT)
+    };
+    let missing = script_with(&["--ranks", "2", "--sizes", "8"]);
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    assert!(
+        missing.stderr.contains("mpicc mpirun not found")
+            && missing
+                .stderr
+                .contains("apt-get install openmpi-bin libopenmpi-dev"),
+        "{missing:?}"
+    );
+    assert!(missing.stdout.is_empty(), "{missing:?}");
+    let refused = script_with(&["--collectives", "allreduce,scan"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(
+        refused.stderr.contains("collective 'scan' is not compared"),
+        "{refused:?}"
+    );
+}
+
+/// The full path of `tool` on this machine's PATH.
+fn which(tool: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(tool))
+            .find(|path| path.is_file())
+    })
+}

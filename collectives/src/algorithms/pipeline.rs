@@ -58,6 +58,11 @@ impl Chunks {
         }
     }
 
+    /// The elements of every chunk but the last.
+    pub(crate) fn per_chunk(self) -> usize {
+        self.per_chunk
+    }
+
     /// The number of chunks.
     pub(crate) fn count(self) -> u32 {
         self.count
@@ -118,8 +123,8 @@ where
 
 /// Sends `send` to `to` and receives `recv` from `from` as step `step`, both cut into
 /// pipeline chunks: every received chunk is copied out while later ones are in flight, and
-/// the sends run at most [`SEND_WINDOW`] chunks ahead of the receives, so framed copies stay
-/// bounded. Both ends derive the chunk count from the block's length, so the exchanges of a
+/// the sends, written from `send` where the transport can, run at most [`SEND_WINDOW`]
+/// chunks ahead of the receives. Both ends derive the chunk count from the block's length, so the exchanges of a
 /// pairwise all-to-all need no extra message.
 pub(crate) async fn exchange<T: Element>(
     ctx: &OpCtx<'_>,
@@ -137,7 +142,8 @@ pub(crate) async fn exchange<T: Element>(
     for k in 0..incoming.count() {
         while sent < outgoing.count().min(k.saturating_add(SEND_WINDOW)) {
             let range = outgoing.range(&whole_send, sent);
-            sends.push(ctx.send_chunk(to, step, sent, outgoing.count(), &send[range]));
+            let chunk = (step, sent, outgoing.count());
+            sends.push(ctx.send_chunk_from(to, chunk, &send[range]));
             sent += 1;
         }
         drive_sends(&mut sends)?;
@@ -149,7 +155,8 @@ pub(crate) async fn exchange<T: Element>(
     }
     while sent < outgoing.count() {
         let range = outgoing.range(&whole_send, sent);
-        sends.push(ctx.send_chunk(to, step, sent, outgoing.count(), &send[range]));
+        let chunk = (step, sent, outgoing.count());
+        sends.push(ctx.send_chunk_from(to, chunk, &send[range]));
         sent += 1;
     }
     finish_sends(&mut sends).await
@@ -176,11 +183,33 @@ where
     Ok(())
 }
 
+/// `buf` cut into the pipeline chunks of each of `blocks`: `pieces[b][k]` is chunk k of block
+/// b (one empty piece for an empty block), each borrowed on its own, so that a chunk can be
+/// sent from while another is written.
+fn pieces<'b, T>(buf: &'b mut [T], blocks: &Blocks) -> Vec<Vec<&'b mut [T]>> {
+    let mut rest = &mut buf[blocks.span(0, 0).start..];
+    let mut pieces = Vec::with_capacity(blocks.len());
+    for b in 0..blocks.len() {
+        let (block, after) = std::mem::take(&mut rest).split_at_mut(blocks.range(b).len());
+        rest = after;
+        let per_chunk = Chunks::new(block.len(), size_of::<T>()).per_chunk();
+        pieces.push(if block.is_empty() {
+            vec![block]
+        } else {
+            block.chunks_mut(per_chunk).collect()
+        });
+    }
+    pieces
+}
+
 /// The chunked ring both ring algorithms run (p − 1 steps). Rank r first sends block
 /// r − `lag`; at step s it receives block r − s − 1 − `lag` from rank r − 1 chunk by chunk,
 /// folds each chunk into `buf` with `merge` as soon as it arrives, and passes it on to rank
 /// r + 1 unless the step is the last, so transfer and merging overlap. Allgather copies
-/// (`lag` 0); reduce-scatter combines (`lag` 1, so block r is complete at the end).
+/// (`lag` 0); reduce-scatter combines (`lag` 1, so block r is complete at the end). Every
+/// chunk of `buf` is written at most once in a pass and only read after that (the first
+/// block is never received), so the sends are written from `buf` itself where the transport
+/// can.
 pub(crate) async fn ring_pass<T: Element>(
     ctx: &OpCtx<'_>,
     buf: &mut [T],
@@ -192,20 +221,23 @@ pub(crate) async fn ring_pass<T: Element>(
     if p == 1 {
         return Ok(());
     }
-    let (next, prev) = ((r + 1) % p, (r + p - 1) % p);
-    let elem = size_of::<T>();
+    let next = (r + 1) % p;
+    let prev = (r + p - 1) % p;
+    let mut pieces = pieces(buf, blocks);
     let mut sends = FuturesUnordered::new();
     // The first block leaves at most SEND_WINDOW chunks ahead of what this rank has
-    // received, so its framed copies take a bounded scratch window, not a whole block.
-    let first = blocks.range((r + p - lag) % p);
-    let first_chunks = Chunks::new(first.len(), elem);
+    // received, so that the sends of later steps are not queued behind all of it.
+    let first: Vec<&[T]> = std::mem::take(&mut pieces[(r + p - lag) % p])
+        .into_iter()
+        .map(|piece| -> &[T] { piece })
+        .collect();
+    let first_count = u32::try_from(first.len()).expect("fewer than 2^32 chunks in a block");
     let mut first_sent = 0;
     macro_rules! send_first_upto {
         ($upto:expr) => {
-            while first_sent < first_chunks.count().min($upto) {
-                let range = first_chunks.range(&first, first_sent);
-                let count = first_chunks.count();
-                sends.push(ctx.send_chunk(next, 0, first_sent, count, &buf[range]));
+            while first_sent < first_count.min($upto) {
+                let chunk = (0, first_sent, first_count);
+                sends.push(ctx.send_chunk_from(next, chunk, first[first_sent as usize]));
                 first_sent += 1;
             }
         };
@@ -214,20 +246,17 @@ pub(crate) async fn ring_pass<T: Element>(
     let steps = p - 1;
     let mut received = 0;
     for s in 0..steps {
-        let block = blocks.range((r + 2 * p - s - 1 - lag) % p);
-        let chunks = Chunks::new(block.len(), elem);
+        let block = std::mem::take(&mut pieces[(r + 2 * p - s - 1 - lag) % p]);
+        let count = u32::try_from(block.len()).expect("fewer than 2^32 chunks in a block");
         let step = s as u32;
-        for k in 0..chunks.count() {
+        for (k, piece) in (0..count).zip(block) {
             received += 1;
             send_first_upto!(received + SEND_WINDOW);
-            let range = chunks.range(&block, k);
-            let recv = ctx.recv_chunk::<T>(prev, step, k, chunks.count(), range.len());
-            merge(
-                &mut buf[range.clone()],
-                while_sending(recv, &mut sends).await??,
-            );
+            let recv = ctx.recv_chunk::<T>(prev, step, k, count, piece.len());
+            merge(piece, while_sending(recv, &mut sends).await??);
             if s + 1 < steps {
-                sends.push(ctx.send_chunk(next, step + 1, k, chunks.count(), &buf[range]));
+                let piece: &[T] = piece;
+                sends.push(ctx.send_chunk_from(next, (step + 1, k, count), piece));
             }
         }
     }
@@ -253,6 +282,27 @@ mod tests {
             }
         }
         assert_eq!(Chunks::new(0, 4).range(&(3..3), 0), 3..3);
+    }
+
+    #[test]
+    fn pieces_are_the_chunks_of_every_block() {
+        let per = CHUNK_BYTES / 4;
+        let blocks = Blocks::from_counts(&[0, 3, per + 1, 2 * per]);
+        let mut buf: Vec<u32> = (0..blocks.span(0, 4).len() as u32).collect();
+        let pieces = pieces(&mut buf, &blocks);
+        let lens: Vec<Vec<usize>> = pieces
+            .iter()
+            .map(|b| b.iter().map(|p| p.len()).collect())
+            .collect();
+        assert_eq!(lens, [vec![0], vec![3], vec![per, 1], vec![per, per]]);
+        for (b, chunks) in pieces.iter().enumerate() {
+            let whole = blocks.range(b);
+            let c = Chunks::new(whole.len(), 4);
+            for (k, piece) in chunks.iter().enumerate() {
+                let want: Vec<u32> = c.range(&whole, k as u32).map(|i| i as u32).collect();
+                assert_eq!(&piece[..], &want[..], "block {b} chunk {k}");
+            }
+        }
     }
 
     #[test]

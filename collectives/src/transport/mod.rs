@@ -13,7 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::time::Instant;
 
 use crate::error::Result;
@@ -186,6 +186,22 @@ pub trait Transport: Send + Sync + 'static {
     fn size(&self) -> usize;
     /// Sends one message; returns once the medium has it (not necessarily the peer).
     fn send(&self, to: Rank, tag: Tag, msg: Bytes) -> BoxFuture<'_, Result<()>>;
+    /// Sends one message made of `head` followed by `body`, which stays borrowed until the
+    /// send returns. The default joins the two into one buffer for [`Transport::send`]; a
+    /// transport that writes to a socket overrides it to write `body` from where it lies,
+    /// saving a copy of every large message.
+    fn send_parts<'a>(
+        &'a self,
+        to: Rank,
+        tag: Tag,
+        head: Bytes,
+        body: &'a [u8],
+    ) -> BoxFuture<'a, Result<()>> {
+        let mut msg = BytesMut::with_capacity(head.len() + body.len());
+        msg.extend_from_slice(&head);
+        msg.extend_from_slice(body);
+        self.send(to, tag, msg.freeze())
+    }
     /// Receives the message `(from, self.rank(), tag)`, waiting until `deadline`.
     fn recv(&self, from: Rank, tag: Tag, deadline: Instant) -> BoxFuture<'_, Result<Bytes>>;
     /// Tells `peers` (best effort) that communicator `comm` failed here, so that their

@@ -75,7 +75,20 @@ impl Conn {
     /// Writes one record (head and payload, without copying the payload), looping over
     /// partial writes. A record that cannot leave within the write timeout fails.
     pub(crate) async fn send(&self, kind: Kind, tag: Tag, payload: Bytes) -> Result<()> {
-        let head = Head::new(kind, tag, payload.len()).encode();
+        self.send_parts(kind, tag, &payload, &[]).await
+    }
+
+    /// Writes one record whose payload is `first` followed by `rest`, both from where they
+    /// lie (one vectored write where the socket takes it all).
+    pub(crate) async fn send_parts(
+        &self,
+        kind: Kind,
+        tag: Tag,
+        first: &[u8],
+        rest: &[u8],
+    ) -> Result<()> {
+        let len = first.len() + rest.len();
+        let head = Head::new(kind, tag, len).encode();
         let mut writer = self.writer.lock().await;
         if self.torn.load(Ordering::SeqCst) {
             return Err(Error::new(
@@ -88,8 +101,8 @@ impl Conn {
             .with_peer(self.peer));
         }
         let guard = TornGuard(&self.torn, true);
-        let pad = &PADDING[..padding(payload.len())];
-        let mut record = head.chain(payload).chain(pad);
+        let pad = &PADDING[..padding(len)];
+        let mut record = head.chain(first).chain(rest).chain(pad);
         let written = tokio::time::timeout(self.write_timeout, writer.write_all_buf(&mut record));
         match written.await {
             Ok(Ok(())) => {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use fccl_collectives::transport::mailbox::Mailbox;
 use fccl_collectives::{
     BoxFuture, CommId, Error, ErrorKind, JobSpec, LinkProfile, Rank, Result, Tag, Transport, Usage,
@@ -92,6 +92,40 @@ enum Route<'a> {
 const LINGER: Duration = Duration::from_secs(5);
 
 impl TcpTransport {
+    /// Sends the message `first` followed by `rest` to `to`: delivered at once to this rank
+    /// itself, written from where both lie on a direct connection, joined into one buffer
+    /// for a relayed pair's fallback.
+    async fn send_message(&self, to: Rank, tag: Tag, first: Bytes, rest: &[u8]) -> Result<()> {
+        let inner = &self.inner;
+        inner.check_peer(to)?;
+        let whole = || {
+            if rest.is_empty() {
+                return first.clone();
+            }
+            let mut msg = BytesMut::with_capacity(first.len() + rest.len());
+            msg.extend_from_slice(&first);
+            msg.extend_from_slice(rest);
+            msg.freeze()
+        };
+        if to == inner.rank {
+            inner.mailbox.deliver(to, tag, 0, whole());
+            return Ok(());
+        }
+        if let Some(e) = inner.gone_error(to, tag) {
+            return Err(e);
+        }
+        let far = Instant::now() + inner.job.setup_timeout;
+        match inner.route(to, far).await? {
+            Route::Direct(conn) => {
+                conn.send_parts(Kind::Data, tag, &first, rest).await?;
+                inner.usage.sent(first.len() + rest.len());
+                Ok(())
+            }
+            // The fallback counts what it carries (see `usage`).
+            Route::Relay(fallback) => fallback.send(to, tag, whole()).await,
+        }
+    }
+
     /// Joins `job` as `rank` through the rendezvous server of `spec`: registers, learns the
     /// other ranks' endpoints, and (for [`Mesh::Full`]) connects every pair. Every phase
     /// ends by the job's set-up timeout.
@@ -507,28 +541,17 @@ impl Transport for TcpTransport {
     }
 
     fn send(&self, to: Rank, tag: Tag, msg: Bytes) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move {
-            let inner = &self.inner;
-            inner.check_peer(to)?;
-            if to == inner.rank {
-                inner.mailbox.deliver(to, tag, 0, msg);
-                return Ok(());
-            }
-            if let Some(e) = inner.gone_error(to, tag) {
-                return Err(e);
-            }
-            let far = Instant::now() + inner.job.setup_timeout;
-            match inner.route(to, far).await? {
-                Route::Direct(conn) => {
-                    let len = msg.len();
-                    conn.send(Kind::Data, tag, msg).await?;
-                    inner.usage.sent(len);
-                    Ok(())
-                }
-                // The fallback counts what it carries (see `usage`).
-                Route::Relay(fallback) => fallback.send(to, tag, msg).await,
-            }
-        })
+        Box::pin(async move { self.send_message(to, tag, msg, &[]).await })
+    }
+
+    fn send_parts<'a>(
+        &'a self,
+        to: Rank,
+        tag: Tag,
+        head: Bytes,
+        body: &'a [u8],
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.send_message(to, tag, head, body))
     }
 
     fn recv(&self, from: Rank, tag: Tag, deadline: Instant) -> BoxFuture<'_, Result<Bytes>> {

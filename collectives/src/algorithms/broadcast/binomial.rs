@@ -72,19 +72,22 @@ pub(super) async fn run<T: Element>(ctx: &OpCtx<'_>, buf: &mut [T], root: Rank) 
     let actual = |r: usize| (r + root) % p;
     let (parent, children) = tree((ctx.rank() + p - root) % p, p);
     let chunks = Chunks::on(&ctx.transport().profile(), buf.len(), size_of::<T>());
-    let whole = 0..buf.len();
+    // The buffer in its chunks: each is written once (received), then only read (sent from,
+    // while later chunks arrive).
+    let pieces: Vec<&mut [T]> = if buf.is_empty() {
+        vec![buf]
+    } else {
+        buf.chunks_mut(chunks.per_chunk()).collect()
+    };
     let mut sends = FuturesUnordered::new();
-    for k in 0..chunks.count() {
-        let range = chunks.range(&whole, k);
+    for (k, piece) in (0..chunks.count()).zip(pieces) {
         if let Some((from, step)) = parent {
-            let recv = ctx.recv_chunk::<T>(actual(from), step, k, chunks.count(), range.len());
-            while_sending(recv, &mut sends)
-                .await??
-                .copy_to(&mut buf[range.clone()]);
+            let recv = ctx.recv_chunk::<T>(actual(from), step, k, chunks.count(), piece.len());
+            while_sending(recv, &mut sends).await??.copy_to(piece);
         }
+        let piece: &[T] = piece;
         for &(to, step) in &children {
-            let data = &buf[range.clone()];
-            sends.push(ctx.send_chunk(actual(to), step, k, chunks.count(), data));
+            sends.push(ctx.send_chunk_from(actual(to), (step, k, chunks.count()), piece));
         }
         drive_sends(&mut sends)?;
         // Frames wait in memory only while the children are behind by a window.

@@ -129,6 +129,15 @@ impl<'a> OpCtx<'a> {
         }
     }
 
+    /// The transport rank of communicator rank `peer`; an algorithm that `did` something
+    /// with a rank outside the communicator is a bug of fccl's.
+    fn member(&self, peer: Rank, did: &str) -> Result<Rank> {
+        self.members
+            .get(peer)
+            .copied()
+            .ok_or_else(|| Error::new(ErrorKind::Internal, format!("algorithm {did} rank {peer}")))
+    }
+
     fn annotate(&self, e: Error, peer: Rank, step: u32) -> Error {
         e.with_collective(self.header.collective)
             .with_peer(peer)
@@ -163,14 +172,37 @@ impl<'a> OpCtx<'a> {
         let frame = header.encode(bytemuck::cast_slice(data));
         let this = *self;
         async move {
-            let to = *this.members.get(peer).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Internal,
-                    format!("algorithm sent to rank {peer}"),
-                )
-            })?;
+            let to = this.member(peer, "sent to")?;
             this.transport
                 .send(to, header.tag, frame)
+                .await
+                .map_err(|e| this.annotate(e, peer, step))
+        }
+    }
+
+    /// Sends chunk `chunk` of `chunks` of step `step` to `peer` straight from `data`, which
+    /// stays borrowed until the send completes: unlike [`OpCtx::send_chunk`], no framed copy
+    /// of the data is made where the transport can write it from where it lies.
+    pub fn send_chunk_from<'b, T: Element>(
+        &self,
+        peer: Rank,
+        (step, chunk, chunks): (u32, u32, u32),
+        data: &'b [T],
+    ) -> impl Future<Output = Result<()>> + Send + 'b
+    where
+        'a: 'b,
+    {
+        let header = Header {
+            tag: self.tag(step, chunk),
+            chunks,
+            ..self.header
+        };
+        let head = header.encode(&[]);
+        let this = *self;
+        async move {
+            let to = this.member(peer, "sent to")?;
+            this.transport
+                .send_parts(to, header.tag, head, bytemuck::cast_slice(data))
                 .await
                 .map_err(|e| this.annotate(e, peer, step))
         }
@@ -232,12 +264,7 @@ impl<'a> OpCtx<'a> {
         chunk: u32,
         chunks: u32,
     ) -> Result<Payload<T>> {
-        let from = *self.members.get(peer).ok_or_else(|| {
-            Error::new(
-                ErrorKind::Internal,
-                format!("algorithm received from rank {peer}"),
-            )
-        })?;
+        let from = self.member(peer, "received from")?;
         let tag = self.tag(step, chunk);
         let frame = self
             .transport

@@ -62,15 +62,6 @@ impl<'a> OpCtx<'a> {
         }
     }
 
-    fn member(&self, rank: Rank, what: &str) -> Result<Rank> {
-        self.members.get(rank).copied().ok_or_else(|| {
-            Error::new(
-                ErrorKind::Internal,
-                format!("algorithm {what} rank {rank}'s object"),
-            )
-        })
-    }
-
     fn counter_error(&self, e: Error, step: u32) -> Error {
         e.with_collective(self.header.collective).with_step(step)
     }
@@ -109,7 +100,7 @@ impl<'a> OpCtx<'a> {
         chunk: u32,
         len: usize,
     ) -> Result<Payload<T>> {
-        let from = self.member(owner, "read")?;
+        let from = self.member(owner, "read the object of")?;
         let tag = self.shared_tag(OBJECT, step, chunk);
         let frame = self
             .store()?
@@ -122,7 +113,7 @@ impl<'a> OpCtx<'a> {
 
     /// Removes `owner`'s object `(step, chunk)`.
     pub async fn remove(&self, owner: Rank, step: u32, chunk: u32) -> Result<()> {
-        let of = self.member(owner, "removed")?;
+        let of = self.member(owner, "removed the object of")?;
         let tag = self.shared_tag(OBJECT, step, chunk);
         self.store()?
             .remove(of, tag)
