@@ -8,6 +8,11 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+// The servers' harness of the fccl-tests crate, for its free port and its spawn-or-skip.
+#[path = "../src/servers.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod servers;
+
 /// The `fccl` program under test, in an environment without any job's variables.
 pub(crate) fn fccl() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_fccl"));
@@ -300,27 +305,9 @@ pub(crate) fn sqs_queue_urls(addr: &str) -> Vec<String> {
 
 /// Starts `program` with the arguments `args(port)` on a free loopback port.
 fn store_server(program: &str, args: impl Fn(&str) -> Vec<String>) -> Option<(Running, String)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port();
-    let child = Command::new(program)
-        .args(args(&port.to_string()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let child = match child {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{program} is not installed (scripts/test.sh installs it)"
-            );
-            eprintln!("{program} is not installed: skipping this test");
-            return None;
-        }
-        Err(e) => panic!("cannot start {program}: {e}"),
-    };
+    let port = servers::free_port();
+    let child =
+        servers::spawn_or_skip(Command::new(program).args(args(&port.to_string())), program)?;
     let server = Running(child);
     let addr = format!("127.0.0.1:{port}");
     let up = eventually(Duration::from_secs(10), || {

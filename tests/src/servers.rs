@@ -13,6 +13,49 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Says that `program` is missing and that the test is skipped; under CI (where the
+/// README's test command has installed every server) fails the test instead.
+fn missing(program: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{program} is not installed (scripts/test.sh installs it)"
+    );
+    eprintln!("{program} is not installed: skipping this test");
+}
+
+/// A free port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// Starts `command` (whose program is `program`) with its output discarded; `None`, after
+/// [`missing`], if the program is not installed.
+pub fn spawn_or_skip(command: &mut Command, program: &str) -> Option<Child> {
+    match command.stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
+        Ok(child) => Some(child),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            missing(program);
+            None
+        }
+        Err(e) => panic!("cannot start {program}: {e}"),
+    }
+}
+
+/// Waits until `answers`, checking every `every`; fails the test after `limit`.
+fn wait_until_answering(what: &str, limit: Duration, every: Duration, answers: impl Fn() -> bool) {
+    let until = Instant::now() + limit;
+    while !answers() {
+        assert!(
+            Instant::now() < until,
+            "{what} did not answer within {limit:?}"
+        );
+        std::thread::sleep(every);
+    }
+}
+
 /// A `memcached` child process on a loopback port.
 pub struct Memcached {
     child: Option<Child>,
@@ -29,12 +72,7 @@ pub fn memcached_installed() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !installed {
-        // The README's test command installs it: under CI a missing server fails.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "memcached is not installed (scripts/test.sh installs it)"
-        );
-        eprintln!("memcached is not installed: skipping this test");
+        missing("memcached");
     }
     installed
 }
@@ -46,13 +84,9 @@ impl Memcached {
         if !memcached_installed() {
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
         let mut server = Memcached {
             child: None,
-            port,
+            port: free_port(),
             args: args.iter().map(|a| a.to_string()).collect(),
         };
         server.spawn();
@@ -70,15 +104,14 @@ impl Memcached {
             .spawn()
             .expect("memcached starts");
         self.child = Some(child);
-        let until = Instant::now() + Duration::from_secs(5);
-        while self.try_command("version\r\n").is_err() {
-            assert!(
-                Instant::now() < until,
-                "memcached on port {} did not answer within 5 s",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let what = format!("memcached on port {}", self.port);
+        let answers = || self.try_command("version\r\n").is_ok();
+        wait_until_answering(
+            &what,
+            Duration::from_secs(5),
+            Duration::from_millis(10),
+            answers,
+        );
     }
 
     /// The server's port.
@@ -238,38 +271,17 @@ impl Redis {
     /// Starts `redis-server --port PORT --bind 127.0.0.1` on a free port and waits (up to
     /// 5 s) until it answers a `PING`; `None` if there is no `redis-server`.
     pub fn start() -> Option<Redis> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match child {
-            Ok(c) => c,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                // scripts/test.sh installs it: under CI a missing server fails.
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "redis-server is not installed (scripts/test.sh installs it)"
-                );
-                eprintln!("redis-server is not installed: skipping this test");
-                return None;
-            }
-            Err(e) => panic!("cannot start redis-server: {e}"),
-        };
+        let port = free_port();
+        let child = spawn_or_skip(
+            Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"]),
+            "redis-server",
+        )?;
         let server = Redis { child, port };
-        let until = Instant::now() + Duration::from_secs(5);
-        while !server.answers() {
-            assert!(
-                Instant::now() < until,
-                "redis-server on port {port} did not answer within 5 s"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let what = format!("redis-server on port {port}");
+        let every = Duration::from_millis(10);
+        wait_until_answering(&what, Duration::from_secs(5), every, || server.answers());
         Some(server)
     }
 
@@ -307,37 +319,15 @@ impl Moto {
     /// Starts `moto_server -H 127.0.0.1 -p PORT` on a free port and waits (up to 30 s)
     /// until it answers HTTP; `None` if there is no `moto_server`.
     pub fn start() -> Option<Moto> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match child {
-            Ok(c) => c,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                // scripts/test.sh installs it: under CI a missing server fails.
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "moto_server is not installed (scripts/test.sh installs it)"
-                );
-                eprintln!("moto_server is not installed: skipping this test");
-                return None;
-            }
-            Err(e) => panic!("cannot start moto_server: {e}"),
-        };
+        let port = free_port();
+        let child = spawn_or_skip(
+            Command::new("moto_server").args(["-H", "127.0.0.1", "-p", &port.to_string()]),
+            "moto_server",
+        )?;
         let server = Moto { child, port };
-        let until = Instant::now() + Duration::from_secs(30);
-        while !server.answers() {
-            assert!(
-                Instant::now() < until,
-                "moto_server on port {port} did not answer within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let what = format!("moto_server on port {port}");
+        let every = Duration::from_millis(50);
+        wait_until_answering(&what, Duration::from_secs(30), every, || server.answers());
         Some(server)
     }
 
