@@ -188,6 +188,20 @@ impl<'a, M: Model> Trainer<'a, M> {
         }
     }
 
+    /// The final report of the weights `w` after `epochs` epochs, sent to `on_event` too;
+    /// `finished` if the run trained every epoch it was asked for.
+    fn conclude(
+        mut self,
+        w: &[f32],
+        epochs: f64,
+        finished: bool,
+        on_event: &mut impl FnMut(TrainEvent<'_>),
+    ) -> Report {
+        let report = self.scene.finish(&mut self.totals, w, epochs, finished);
+        on_event(TrainEvent::Report(&report));
+        report
+    }
+
     /// Synchronous SGD, with checkpoints and the time limit.
     async fn sync(
         mut self,
@@ -258,9 +272,7 @@ impl<'a, M: Model> Trainer<'a, M> {
             Checkpoint::new(&identity, end, w.clone(), optimizer).save(path)?;
         }
         let finished = end.epoch >= spec.epochs;
-        let report = scene.finish(&mut self.totals, &w, epochs_at(end), finished);
-        on_event(TrainEvent::Report(&report));
-        Ok(report)
+        Ok(self.conclude(&w, epochs_at(end), finished, on_event))
     }
 
     /// Local SGD, with a checkpoint file per rank (the weights agree after every
@@ -347,9 +359,7 @@ impl<'a, M: Model> Trainer<'a, M> {
         }
         let finished = end as u64 >= total;
         let epochs = end as f64 / per_epoch as f64;
-        let report = scene.finish(&mut self.totals, &w, epochs, finished);
-        on_event(TrainEvent::Report(&report));
-        Ok(report)
+        Ok(self.conclude(&w, epochs, finished, on_event))
     }
 
     /// The asynchronous parameter server: reports once, at the end. With a checkpoint,
@@ -428,9 +438,7 @@ impl<'a, M: Model> Trainer<'a, M> {
         } else {
             spec.epochs as f64
         };
-        let report = scene.finish(&mut self.totals, &w, epochs, sums[3] == 0.0);
-        on_event(TrainEvent::Report(&report));
-        Ok(report)
+        Ok(self.conclude(&w, epochs, sums[3] == 0.0, on_event))
     }
 }
 
