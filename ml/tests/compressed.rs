@@ -3,23 +3,16 @@
 //! (model averaging) ends with equal weights on every rank and a loss near synchronous
 //! SGD's.
 
+mod common;
+
 use fccl_collectives::local;
 use fccl_ml::data::SparseDataset;
-use fccl_ml::data::synthetic::{CriteoOptions, criteo};
 use fccl_ml::model::SparseLogistic;
-use fccl_ml::train::{Compression, LocalConfig, SyncConfig, train_local, train_sync};
+use fccl_ml::train::{Compression, LocalConfig, SyncConfig, train_local};
 use fccl_ml::{Model, OptimizerKind};
 
 fn task() -> (SparseLogistic, SparseDataset) {
-    let planted = criteo(&CriteoOptions {
-        rows: 4000,
-        bits: 12,
-        seed: 5,
-        ..CriteoOptions::default()
-    })
-    .unwrap();
-    let model = SparseLogistic::new(planted.data.features(), 1e-4, true).unwrap();
-    (model, planted.data)
+    common::criteo_task(4000, 12, 5)
 }
 
 /// Plain SGD: with per-rank AdaGrad or Adam state, local SGD's steps (on noisier half
@@ -40,28 +33,10 @@ fn sync_run(compression: Compression) -> (f64, usize) {
         compression,
         ..SyncConfig::default()
     };
-    let results = local::run(2, |mut comm| {
-        let (model, data, config) = (&model, &data, &config);
-        async move {
-            let mut w = model.init(1);
-            let mut opt = optimizer().build(model.parameters());
-            let mut bytes = 0;
-            train_sync(
-                &mut comm,
-                model,
-                data,
-                &mut w,
-                &mut opt,
-                config,
-                |s, _, _| bytes = s.bytes,
-            )
-            .await
-            .unwrap();
-            (model.evaluate(&w, data).loss, bytes)
-        }
-    });
+    let results = common::sync_on_threads(2, &model, &data, 1, &optimizer(), &config);
     assert_eq!(results[0].0, results[1].0, "the ranks disagree");
-    results[0]
+    let (w, steps) = &results[0];
+    (model.evaluate(w, &data).loss, steps.last().unwrap().bytes)
 }
 
 #[test]

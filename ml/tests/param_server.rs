@@ -7,26 +7,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
+mod common;
+
 use fccl_collectives::local;
 use fccl_ml::data::SparseDataset;
 use fccl_ml::data::block_range;
-use fccl_ml::data::synthetic::{CriteoOptions, criteo};
 use fccl_ml::model::SparseLogistic;
-use fccl_ml::train::{Compression, PsConfig, PsReport, SyncConfig, train_ps, train_sync};
+use fccl_ml::train::{Compression, PsConfig, PsReport, SyncConfig, train_ps};
 use fccl_ml::{Metrics, Model, OptimizerKind, SparseGradient};
 
 const ROWS: usize = 4000;
 
 fn task() -> (SparseLogistic, SparseDataset) {
-    let planted = criteo(&CriteoOptions {
-        rows: ROWS,
-        bits: 12,
-        seed: 5,
-        ..CriteoOptions::default()
-    })
-    .unwrap();
-    let model = SparseLogistic::new(planted.data.features(), 1e-4, true).unwrap();
-    (model, planted.data)
+    common::criteo_task(ROWS, 12, 5)
 }
 
 fn optimizer() -> OptimizerKind {
@@ -42,26 +35,8 @@ fn sync_loss() -> f64 {
         compression: Compression::None,
         ..SyncConfig::default()
     };
-    let losses = local::run(2, |mut comm| {
-        let (model, data, config) = (&model, &data, &config);
-        async move {
-            let mut w = model.init(1);
-            let mut opt = optimizer().build(model.parameters());
-            train_sync(
-                &mut comm,
-                model,
-                data,
-                &mut w,
-                &mut opt,
-                config,
-                |_, _, _| {},
-            )
-            .await
-            .unwrap();
-            model.evaluate(&w, data).loss
-        }
-    });
-    losses[0]
+    let results = common::sync_on_threads(2, &model, &data, 1, &optimizer(), &config);
+    model.evaluate(&results[0].0, &data).loss
 }
 
 /// Runs the parameter server on `workers + config.servers` ranks; every rank's weights and

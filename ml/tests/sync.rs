@@ -4,6 +4,8 @@
 //! exchanges (a small model, Adam, L2) and with sparse ones (a large model, plain SGD
 //! without L2, where a lazy sparse step equals the dense one).
 
+mod common;
+
 use fccl_collectives::local;
 use fccl_ml::data::synthetic::{CriteoOptions, criteo};
 use fccl_ml::model::SparseLogistic;
@@ -96,33 +98,17 @@ fn same_steps(case: Case, sparse: bool) {
         "training reduced the loss only from {start} to {end}"
     );
     for ranks in [1, 2, 4] {
-        let results = local::run(ranks, |mut comm| {
-            let (model, data) = (&model, &data);
-            async move {
-                let mut w = model.init(3);
-                let mut opt = optimizer(case).build(model.parameters());
-                let (mut losses, mut dense_bytes) = (Vec::new(), 0);
-                train_sync(
-                    &mut comm,
-                    model,
-                    data,
-                    &mut w,
-                    &mut opt,
-                    &CONFIG,
-                    |s, _, _| {
-                        losses.push(s.loss);
-                        dense_bytes += usize::from(s.bytes == 4 * model.parameters());
-                    },
-                )
-                .await
-                .unwrap();
-                // Every step went the way the case expects.
-                let want = if sparse { 0 } else { losses.len() };
-                assert_eq!(dense_bytes, want, "{ranks} ranks: dense steps");
-                (w, losses)
-            }
-        });
-        for (rank, (w, losses)) in results.iter().enumerate() {
+        let results = common::sync_on_threads(ranks, &model, &data, 3, &optimizer(case), &CONFIG);
+        for (rank, (w, steps)) in results.iter().enumerate() {
+            // Every step went the way the case expects.
+            let dense = steps.iter().filter(|s| s.bytes == 4 * model.parameters());
+            let want_dense = if sparse { 0 } else { steps.len() };
+            assert_eq!(
+                dense.count(),
+                want_dense,
+                "{ranks} ranks, rank {rank}: dense steps"
+            );
+            let losses: Vec<f64> = steps.iter().map(|s| s.loss).collect();
             assert_eq!(losses.len(), want_losses.len());
             for (k, (a, b)) in losses.iter().zip(&want_losses).enumerate() {
                 assert!(
