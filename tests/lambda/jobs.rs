@@ -26,6 +26,19 @@ const ALLREDUCE: [&str; 12] = [
     "-",
 ];
 
+/// The JSON records of `stdout`, every line of which must be rank 0's (`[0] ` first).
+fn rank0_records(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| {
+            let json = l
+                .strip_prefix("[0] ")
+                .unwrap_or_else(|| panic!("not rank 0's: {l}"));
+            serde_json::from_str(json).expect("a JSON record")
+        })
+        .collect()
+}
+
 /// Runs [`ALLREDUCE`] on four functions over `transport` and checks every report.
 fn allreduce_on_four_functions(emulator: &Emulator, transport: &str, name: &str) {
     let done = run(
@@ -38,16 +51,7 @@ fn allreduce_on_four_functions(emulator: &Emulator, transport: &str, name: &str)
         emulator.log()
     );
     // Rank 0 reports for all; the others print nothing.
-    let records: Vec<serde_json::Value> = done
-        .stdout
-        .lines()
-        .map(|l| {
-            let json = l
-                .strip_prefix("[0] ")
-                .unwrap_or_else(|| panic!("not rank 0's: {l}"));
-            serde_json::from_str(json).expect("a JSON record")
-        })
-        .collect();
+    let records = rank0_records(&done.stdout);
     let sizes: Vec<u64> = records
         .iter()
         .map(|r| r["bytes"].as_u64().unwrap())
@@ -134,16 +138,7 @@ fn training_across_two_functions_over_tcp() {
         "{done:?}\nemulator:\n{}",
         emulator.log()
     );
-    let records: Vec<serde_json::Value> = done
-        .stdout
-        .lines()
-        .map(|l| {
-            let json = l
-                .strip_prefix("[0] ")
-                .unwrap_or_else(|| panic!("not rank 0's: {l}"));
-            serde_json::from_str(json).expect("a JSON record")
-        })
-        .collect();
+    let records = rank0_records(&done.stdout);
     assert_eq!(records.len(), 2, "{done:?}");
     let last = &records[1];
     assert_eq!(
