@@ -128,8 +128,8 @@ async fn loop_until_failure(comm: &mut fccl::Communicator) {
 }
 
 /// One allreduce to connect and warm up (then `ready`); then the victim waits for `go` on
-/// its stdin, waits [`ABORT_DELAY`], says `aborted MICROS` and aborts the communicator the
-/// way a failed call does (every medium tells every peer), and stays up until its stdin
+/// its stdin, waits [`ABORT_DELAY`], says `aborted MICROS`, aborts the communicator
+/// (`Communicator::abort`; a call after it fails at once), and stays up until its stdin
 /// closes, so that only the abort, not a closed connection, can end the others' wait. The
 /// others say `waiting` and enter an allreduce the victim never joins, and report how it
 /// ends (`failed KIND MICROS`).
@@ -162,17 +162,12 @@ async fn wait_or_abort(comm: &mut fccl::Communicator) {
     std::io::stdin().read_line(&mut line).expect("stdin");
     assert_eq!(line.trim(), "go", "the parent says go");
     tokio::time::sleep(ABORT_DELAY).await;
-    let me = comm.rank();
-    let peers: Vec<usize> = (0..comm.size()).filter(|&r| r != me).collect();
-    let reason = format!("rank {me} aborted the communicator");
     say(&format!("aborted {}", unix_micros()));
-    let id = comm.id();
-    let tell = futures_util::future::join_all(
-        comm.media()
-            .iter()
-            .map(|medium| medium.abort(id, &peers, &reason)),
-    );
-    let _ = tokio::time::timeout(Duration::from_secs(1), tell).await;
+    comm.abort("the test aborts").await;
+    let mut data = vec![1.0f32; COUNT];
+    let after = comm.all_reduce(&mut data, ReduceOp::Sum).await;
+    let kind = after.map_err(|e| e.kind());
+    assert_eq!(kind, Err(ErrorKind::Remote), "a call after the abort");
     // Stay connected until the parent has the others' lines and closes stdin.
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
 }

@@ -20,7 +20,7 @@ use crate::algorithms::context::OpCtx;
 use crate::algorithms::cost::{CostInput, Traffic};
 use crate::algorithms::selector;
 use crate::collective::Collective;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::frame::{CommId, Header, Tag};
 use crate::transport::{LinkProfile, Transport, Usage};
 use crate::types::{DataType, Rank};
@@ -399,21 +399,56 @@ impl Communicator {
         };
         if e.kind().poisons() && self.poisoned.is_none() {
             self.poisoned = Some(e.clone());
-            let peers: Vec<Rank> = self
-                .members
-                .iter()
-                .enumerate()
-                .filter(|&(r, _)| r != self.rank)
-                .map(|(_, &t)| t)
-                .collect();
-            let reason = format!("rank {} failed: {e}", self.rank);
-            // Every medium: a peer may be waiting on any of them. Best effort: a dead
-            // medium must not hold the error back.
-            let aborts = self.media.iter().map(|m| m.abort(self.id, &peers, &reason));
-            let all = futures_util::future::join_all(aborts);
-            let _ = tokio::time::timeout(Duration::from_secs(1), all).await;
+            self.tell_members(&format!("rank {} failed: {e}", self.rank))
+                .await;
         }
         Err(e)
+    }
+
+    /// Aborts the communicator, as `MPI_Abort` on a communicator or NCCL's
+    /// `ncclCommAbort` do: every other member's wait in it (and every later call there)
+    /// ends with [`ErrorKind::Remote`] naming this rank and `reason`, and every later call
+    /// here fails with [`ErrorKind::Remote`] too. The notice goes out on every medium, best
+    /// effort and for at most a second; the media stay open for the job's other
+    /// communicators.
+    ///
+    /// ```
+    /// # use fccl_collectives::{local, ErrorKind, ReduceOp};
+    /// let kinds = local::run(2, |mut comm| async move {
+    ///     let mut v = [1.0f32];
+    ///     if comm.rank() == 1 {
+    ///         comm.abort("out of memory").await;
+    ///     }
+    ///     comm.all_reduce(&mut v, ReduceOp::Sum).await.unwrap_err().kind()
+    /// });
+    /// assert_eq!(kinds, [ErrorKind::Remote, ErrorKind::Remote]);
+    /// ```
+    pub async fn abort(&mut self, reason: &str) {
+        if self.poisoned.is_none() {
+            let here = format!("this rank aborted the communicator: {reason}");
+            self.poisoned = Some(Error::new(ErrorKind::Remote, here));
+        }
+        self.tell_members(&format!(
+            "rank {} aborted the communicator: {reason}",
+            self.rank
+        ))
+        .await;
+    }
+
+    /// Tells every other member, on every medium (a peer may be waiting on any of them),
+    /// that this communicator failed here. Best effort: a dead medium must not hold the
+    /// caller back for more than a second.
+    async fn tell_members(&self, reason: &str) {
+        let peers: Vec<Rank> = self
+            .members
+            .iter()
+            .enumerate()
+            .filter(|&(r, _)| r != self.rank)
+            .map(|(_, &t)| t)
+            .collect();
+        let aborts = self.media.iter().map(|m| m.abort(self.id, &peers, reason));
+        let all = futures_util::future::join_all(aborts);
+        let _ = tokio::time::timeout(Duration::from_secs(1), all).await;
     }
 }
 
