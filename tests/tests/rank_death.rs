@@ -370,29 +370,51 @@ fn killed_rank_fails_the_others(transport: &str, job: &JobSpec, env: &[(&str, &s
     ranks.expect_all(&all, "ready", Instant::now() + READY_LIMIT);
     let killed_at = ranks.kill(VICTIM);
     let lines = ranks.expect_all(&survivors(), "failed", Instant::now() + FAIL_LIMIT);
-    let limit = OP_TIMEOUT + SLACK;
+    let kinds = [ErrorKind::Remote, ErrorKind::Timeout];
+    check_failures(
+        &ranks,
+        lines,
+        transport,
+        "was killed",
+        killed_at,
+        &kinds,
+        OP_TIMEOUT + SLACK,
+    );
+}
+
+/// Checks each survivor's `failed KIND MICROS` line: it failed no earlier than `since` (the
+/// victim's kill or abort, which the message calls `event`), with one of `kinds`, and at
+/// most `limit` after it; prints each detection time.
+fn check_failures(
+    ranks: &Job,
+    lines: Vec<(usize, String)>,
+    transport: &str,
+    event: &str,
+    since: u64,
+    kinds: &[ErrorKind],
+    limit: Duration,
+) {
     let limit_us = u64::try_from(limit.as_micros()).unwrap();
     for (r, line) in lines {
         let (kind, at) = parse_failed(&line);
         assert!(
-            at >= killed_at,
-            "{transport}: rank {r} failed before the kill{}",
+            at >= since,
+            "{transport}: rank {r} failed before rank {VICTIM} {event}{}",
             ranks.report()
         );
-        let after = at - killed_at;
+        let after = at - since;
         eprintln!(
-            "{transport}: rank {r} failed with {kind} {:.1} ms after rank {VICTIM} was killed",
+            "{transport}: rank {r} failed with {kind} {:.1} ms after rank {VICTIM} {event}",
             after as f64 / 1000.0
         );
         assert!(
-            kind == format!("{:?}", ErrorKind::Remote)
-                || kind == format!("{:?}", ErrorKind::Timeout),
-            "{transport}: rank {r} failed with {kind}, not Remote or Timeout{}",
+            kinds.iter().any(|k| kind == format!("{k:?}")),
+            "{transport}: rank {r} failed with {kind}, not one of {kinds:?}{}",
             ranks.report()
         );
         assert!(
             after <= limit_us,
-            "{transport}: rank {r} failed {after} µs after the kill, over {limit:?}{}",
+            "{transport}: rank {r} failed {after} µs after rank {VICTIM} {event}, over {limit:?}{}",
             ranks.report()
         );
     }
@@ -448,29 +470,14 @@ fn an_abort_reaches_the_waiting_ranks_over_tcp_within_100_ms() {
     let aborted = ranks.expect(VICTIM, "aborted", deadline);
     let aborted_at: u64 = aborted[8..].parse().expect("a time");
     let lines = ranks.expect_all(&survivors(), "failed", deadline);
-    let limit_us = u64::try_from(ABORT_LIMIT.as_micros()).unwrap();
-    for (r, line) in lines {
-        let (kind, at) = parse_failed(&line);
-        assert!(
-            at >= aborted_at,
-            "rank {r} failed before the abort{}",
-            ranks.report()
-        );
-        let after = at - aborted_at;
-        eprintln!(
-            "tcp: rank {r} failed with {kind} {:.1} ms after rank {VICTIM} aborted",
-            after as f64 / 1000.0
-        );
-        assert_eq!(
-            kind,
-            format!("{:?}", ErrorKind::Remote),
-            "rank {r}: an abort fails the others with Remote{}",
-            ranks.report()
-        );
-        assert!(
-            after <= limit_us,
-            "rank {r} failed {after} µs after the abort, over {ABORT_LIMIT:?}{}",
-            ranks.report()
-        );
-    }
+    let kinds = [ErrorKind::Remote];
+    check_failures(
+        &ranks,
+        lines,
+        "tcp",
+        "aborted",
+        aborted_at,
+        &kinds,
+        ABORT_LIMIT,
+    );
 }

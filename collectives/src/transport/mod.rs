@@ -74,6 +74,18 @@ impl LinkProfile {
     }
 }
 
+/// `head` followed by `body` in one buffer, for a medium that sends whole messages
+/// ([`Transport::send_parts`]); `head` itself, without a copy, when `body` is empty.
+pub fn joined(head: &Bytes, body: &[u8]) -> Bytes {
+    if body.is_empty() {
+        return head.clone();
+    }
+    let mut msg = BytesMut::with_capacity(head.len() + body.len());
+    msg.extend_from_slice(head);
+    msg.extend_from_slice(body);
+    msg.freeze()
+}
+
 /// What an endpoint has asked of its medium so far, for reports of traffic and cost. Every
 /// field only grows; a report takes differences.
 ///
@@ -197,10 +209,7 @@ pub trait Transport: Send + Sync + 'static {
         head: Bytes,
         body: &'a [u8],
     ) -> BoxFuture<'a, Result<()>> {
-        let mut msg = BytesMut::with_capacity(head.len() + body.len());
-        msg.extend_from_slice(&head);
-        msg.extend_from_slice(body);
-        self.send(to, tag, msg.freeze())
+        self.send(to, tag, joined(&head, body))
     }
     /// Receives the message `(from, self.rank(), tag)`, waiting until `deadline`.
     fn recv(&self, from: Rank, tag: Tag, deadline: Instant) -> BoxFuture<'_, Result<Bytes>>;

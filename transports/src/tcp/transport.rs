@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use fccl_collectives::transport::joined;
 use fccl_collectives::transport::mailbox::Mailbox;
 use fccl_collectives::{
     BoxFuture, CommId, Error, ErrorKind, JobSpec, LinkProfile, Rank, Result, Tag, Transport, Usage,
@@ -98,15 +99,7 @@ impl TcpTransport {
     async fn send_message(&self, to: Rank, tag: Tag, first: Bytes, rest: &[u8]) -> Result<()> {
         let inner = &self.inner;
         inner.check_peer(to)?;
-        let whole = || {
-            if rest.is_empty() {
-                return first.clone();
-            }
-            let mut msg = BytesMut::with_capacity(first.len() + rest.len());
-            msg.extend_from_slice(&first);
-            msg.extend_from_slice(rest);
-            msg.freeze()
-        };
+        let whole = || joined(&first, rest);
         if to == inner.rank {
             inner.mailbox.deliver(to, tag, 0, whole());
             return Ok(());

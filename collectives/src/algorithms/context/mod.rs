@@ -164,20 +164,9 @@ impl<'a> OpCtx<'a> {
         chunks: u32,
         data: &[T],
     ) -> impl Future<Output = Result<()>> + Send + 'a {
-        let header = Header {
-            tag: self.tag(step, chunk),
-            chunks,
-            ..self.header
-        };
+        let header = self.chunk_header(step, chunk, chunks);
         let frame = header.encode(bytemuck::cast_slice(data));
-        let this = *self;
-        async move {
-            let to = this.member(peer, "sent to")?;
-            this.transport
-                .send(to, header.tag, frame)
-                .await
-                .map_err(|e| this.annotate(e, peer, step))
-        }
+        self.send_parts(peer, step, header.tag, frame, &[])
     }
 
     /// Sends chunk `chunk` of `chunks` of step `step` to `peer` straight from `data`, which
@@ -192,17 +181,37 @@ impl<'a> OpCtx<'a> {
     where
         'a: 'b,
     {
-        let header = Header {
+        let header = self.chunk_header(step, chunk, chunks);
+        let head = header.encode(&[]);
+        self.send_parts(peer, step, header.tag, head, bytemuck::cast_slice(data))
+    }
+
+    /// The call's header for chunk `chunk` of `chunks` of step `step`.
+    fn chunk_header(&self, step: u32, chunk: u32, chunks: u32) -> Header {
+        Header {
             tag: self.tag(step, chunk),
             chunks,
             ..self.header
-        };
-        let head = header.encode(&[]);
+        }
+    }
+
+    /// Sends `head` then `body` to `peer` as step `step`'s message `tag`.
+    fn send_parts<'b>(
+        &self,
+        peer: Rank,
+        step: u32,
+        tag: Tag,
+        head: Bytes,
+        body: &'b [u8],
+    ) -> impl Future<Output = Result<()>> + Send + 'b
+    where
+        'a: 'b,
+    {
         let this = *self;
         async move {
             let to = this.member(peer, "sent to")?;
             this.transport
-                .send_parts(to, header.tag, head, bytemuck::cast_slice(data))
+                .send_parts(to, tag, head, body)
                 .await
                 .map_err(|e| this.annotate(e, peer, step))
         }
