@@ -58,9 +58,14 @@ impl Chunks {
         }
     }
 
-    /// The elements of every chunk but the last.
-    pub(crate) fn per_chunk(self) -> usize {
-        self.per_chunk
+    /// `block` cut into these chunks, each borrowed on its own (one empty piece for an empty
+    /// block), so that one chunk can be sent from while another is written.
+    pub(crate) fn split<T>(self, block: &mut [T]) -> Vec<&mut [T]> {
+        if block.is_empty() {
+            vec![block]
+        } else {
+            block.chunks_mut(self.per_chunk).collect()
+        }
     }
 
     /// The number of chunks.
@@ -183,21 +188,15 @@ where
     Ok(())
 }
 
-/// `buf` cut into the pipeline chunks of each of `blocks`: `pieces[b][k]` is chunk k of block
-/// b (one empty piece for an empty block), each borrowed on its own, so that a chunk can be
-/// sent from while another is written.
+/// `buf` cut into the pipeline chunks of each of `blocks` ([`Chunks::split`]): `pieces[b][k]`
+/// is chunk k of block b.
 fn pieces<'b, T>(buf: &'b mut [T], blocks: &Blocks) -> Vec<Vec<&'b mut [T]>> {
     let mut rest = &mut buf[blocks.span(0, 0).start..];
     let mut pieces = Vec::with_capacity(blocks.len());
     for b in 0..blocks.len() {
         let (block, after) = std::mem::take(&mut rest).split_at_mut(blocks.range(b).len());
         rest = after;
-        let per_chunk = Chunks::new(block.len(), size_of::<T>()).per_chunk();
-        pieces.push(if block.is_empty() {
-            vec![block]
-        } else {
-            block.chunks_mut(per_chunk).collect()
-        });
+        pieces.push(Chunks::new(block.len(), size_of::<T>()).split(block));
     }
     pieces
 }

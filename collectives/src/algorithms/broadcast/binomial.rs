@@ -74,13 +74,8 @@ pub(super) async fn run<T: Element>(ctx: &OpCtx<'_>, buf: &mut [T], root: Rank) 
     let chunks = Chunks::on(&ctx.transport().profile(), buf.len(), size_of::<T>());
     // The buffer in its chunks: each is written once (received), then only read (sent from,
     // while later chunks arrive).
-    let pieces: Vec<&mut [T]> = if buf.is_empty() {
-        vec![buf]
-    } else {
-        buf.chunks_mut(chunks.per_chunk()).collect()
-    };
     let mut sends = FuturesUnordered::new();
-    for (k, piece) in (0..chunks.count()).zip(pieces) {
+    for (k, piece) in (0..chunks.count()).zip(chunks.split(buf)) {
         if let Some((from, step)) = parent {
             let recv = ctx.recv_chunk::<T>(actual(from), step, k, chunks.count(), piece.len());
             while_sending(recv, &mut sends).await??.copy_to(piece);
