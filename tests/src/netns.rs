@@ -243,6 +243,12 @@ impl NatLab {
         &self.routers[i].netns
     }
 
+    /// Adds the iptables rule `rule` (`-I FORWARD 1 -p tcp -j DROP`, say) inside router
+    /// `i`'s namespace: how a test breaks the path between its hosts and the internet.
+    pub fn router_rule(&self, i: usize, rule: &[&str]) -> Result<(), String> {
+        self.iptables(&self.routers[i].netns, rule)
+    }
+
     /// Whether the routers are symmetric NATs.
     pub fn is_symmetric(&self) -> bool {
         self.symmetric

@@ -2,6 +2,11 @@
 //! routers that drop unsolicited inbound connections (see `fccl_tests::netns`). They need
 //! root and skip without it, except under CI.
 //!
+//! Besides punching and relaying, two tests break the path between two ranks in the middle
+//! of their allreduces with a rule in the routers: dropping every packet (a stall, noticed
+//! by the connection's `stall=` progress timeout rather than the op timeout) and answering
+//! with TCP resets (noticed at once).
+//!
 //! The socket roles inside the namespaces are small Python programs ([`SOCKETS`]): python3
 //! is on every machine the project runs on, and a plain socket is all they need.
 
@@ -251,6 +256,7 @@ fn role() {
         Ok("rendezvous") => rendezvous_role(),
         Ok("rank") => rank_role(),
         Ok("relayed rank") => relayed_rank_role(),
+        Ok("looping rank") => looping_rank_role(),
         _ => {}
     }
 }
@@ -323,6 +329,19 @@ fn run_job_with(
     role: &str,
     options: &str,
 ) -> Vec<fccl_tests::netns::Finished> {
+    let (_server, ranks) = start_job(lab, setup, role, options);
+    let limit = setup + Duration::from_secs(30);
+    ranks.into_iter().map(|p| p.finish(limit)).collect()
+}
+
+/// Starts a rendezvous server on the public host and one rank process on every rank host
+/// of `lab`, playing `role`, with `options` appended to the tcp spec; returns them running.
+fn start_job(
+    lab: &NatLab,
+    setup: Duration,
+    role: &str,
+    options: &str,
+) -> (LabProcess, Vec<LabProcess>) {
     let me = std::env::current_exe().unwrap();
     let args = ["--exact", "role", "--nocapture", "--test-threads", "1"];
     let mut server = lab
@@ -342,8 +361,9 @@ fn run_job_with(
     );
     let mut job = fccl::JobSpec::new(hosts.len(), spec).unwrap();
     job.setup_timeout = setup;
+    job.timeout = LOOP_OP_TIMEOUT;
     let job = job.to_string();
-    let ranks: Vec<LabProcess> = hosts
+    let ranks = hosts
         .iter()
         .enumerate()
         .map(|(r, host)| {
@@ -355,8 +375,7 @@ fn run_job_with(
             lab.start(host, &me, args, env).unwrap()
         })
         .collect();
-    let limit = setup + Duration::from_secs(30);
-    ranks.into_iter().map(|p| p.finish(limit)).collect()
+    (server, ranks)
 }
 
 /// Ranks behind two NATs that drop unsolicited connections punch through: every pair
@@ -524,4 +543,147 @@ fn symmetric_nats_relay_through_the_redis_fallback() {
             .collect();
         assert_eq!(relayed, [(1 - r).to_string()], "rank {r}: {out:?}");
     }
+}
+
+/// The op timeout of the jobs these tests start: long, so that only a broken connection
+/// ends a looping rank's allreduce early.
+const LOOP_OP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The `stall=` of the looping jobs, and how late after it a rank may notice a stall.
+const STALL: Duration = Duration::from_secs(2);
+const STALL_SLACK: Duration = Duration::from_secs(3);
+
+/// Now, in microseconds since the Unix epoch (every lab process runs on this machine).
+fn unix_micros() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is past 1970");
+    u64::try_from(since.as_micros()).expect("micros fit in u64")
+}
+
+/// `looping rank`: joins, says `ready` after its first allreduce, then loops allreduces of
+/// 1 MiB until one fails and says `failed KIND MICROS MESSAGE` (for at most a minute).
+fn looping_rank_role() {
+    use fccl::ReduceOp;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut comm = fccl::init_from_env().await.expect("the rank joins");
+        let mut data = vec![comm.rank() as f32; 256 * 1024];
+        let started = std::time::Instant::now();
+        let mut ready = false;
+        while started.elapsed() < Duration::from_secs(60) {
+            match comm.all_reduce(&mut data, ReduceOp::Max).await {
+                Ok(()) if !ready => {
+                    println!("ready");
+                    ready = true;
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    println!("failed {:?} {} {e}", e.kind(), unix_micros());
+                    return;
+                }
+            }
+        }
+        println!("no failure in a minute");
+    });
+}
+
+/// While the ranks of a 2-router lab loop allreduces (`stall=2s`), both routers add `rule`
+/// to their FORWARD chain, cutting the path between the ranks. Returns, for each rank, the
+/// kind of its error, how long after the cut it came, and its message; `None` without a lab.
+fn cut_path(rule: &[&str]) -> Option<Vec<(String, Duration, String)>> {
+    let lab = NatLab::builder()
+        .routers(2)
+        .hosts_per_router(1)
+        .build_or_skip()?;
+    let options = format!("&stall={}s", STALL.as_secs());
+    let (_server, mut ranks) = start_job(&lab, Duration::from_secs(20), "looping rank", &options);
+    for (r, rank) in ranks.iter_mut().enumerate() {
+        let ready = rank.wait_for_line(CHILD_TIMEOUT, |l| l == "ready");
+        assert!(
+            ready.is_some(),
+            "rank {r} did not start looping\n{}",
+            lab.diagnostics()
+        );
+    }
+    let cut = unix_micros();
+    for i in 0..lab.routers() {
+        lab.router_rule(i, rule).expect("the rule goes in");
+    }
+    let failures = ranks
+        .iter_mut()
+        .enumerate()
+        .map(|(r, rank)| {
+            let line = rank
+                .wait_for_line(Duration::from_secs(30), |l| l.starts_with("failed "))
+                .unwrap_or_else(|| panic!("rank {r} did not fail within 30 s of the cut"));
+            let mut words = line.splitn(4, ' ').skip(1);
+            let kind = words.next().unwrap_or_default().to_string();
+            let micros: u64 = words.next().and_then(|m| m.parse().ok()).expect("a time");
+            let message = words.next().unwrap_or_default().to_string();
+            let after = Duration::from_micros(micros.saturating_sub(cut));
+            println!("rank {r}: {kind} {after:?} after the cut: {message}");
+            (kind, after, message)
+        })
+        .collect();
+    Some(failures)
+}
+
+/// A path that silently drops every packet (FMI's TCP stalls on Lambda) is noticed by the
+/// connection's progress timeout (`stall=2s`: unacknowledged data, keepalive), not by the
+/// 60 s op timeout: both ranks fail within the stall time plus a few seconds.
+#[test]
+fn a_stalled_path_fails_both_ranks_after_the_stall_time_not_the_op_timeout() {
+    let Some(failures) = cut_path(&["-I", "FORWARD", "1", "-p", "tcp", "-j", "DROP"]) else {
+        return;
+    };
+    for (r, (kind, after, message)) in failures.iter().enumerate() {
+        assert!(
+            *after < STALL + STALL_SLACK,
+            "rank {r} noticed the stall {after:?} after it began: {kind} {message}"
+        );
+        assert!(
+            matches!(kind.as_str(), "Remote" | "Timeout"),
+            "rank {r}: {kind} {message}"
+        );
+    }
+}
+
+/// A path that resets the connection (TCP RST from the routers) fails both ranks at once,
+/// with `Remote` naming the peer, long before the 60 s op timeout.
+#[test]
+fn a_reset_connection_fails_both_ranks_at_once() {
+    let rule = [
+        "-I",
+        "FORWARD",
+        "1",
+        "-p",
+        "tcp",
+        "-j",
+        "REJECT",
+        "--reject-with",
+        "tcp-reset",
+    ];
+    let Some(failures) = cut_path(&rule) else {
+        return;
+    };
+    for (r, (kind, after, message)) in failures.iter().enumerate() {
+        assert_eq!(kind, "Remote", "rank {r}: {message}");
+        assert!(
+            message.contains(&format!("rank {}", 1 - r)),
+            "rank {r}: the error names no peer: {message}"
+        );
+        assert!(
+            *after < STALL + STALL_SLACK,
+            "rank {r} noticed the reset {after:?} after it began: {message}"
+        );
+    }
+    let first = failures.iter().map(|f| f.1).min().expect("two ranks");
+    assert!(
+        first < Duration::from_secs(1),
+        "the first rank took {first:?}"
+    );
 }

@@ -26,6 +26,6 @@ mod spin;
 mod transport;
 mod wire;
 
-pub use spec::{Mesh, Relay, TOKEN_ENV, TcpSpec};
+pub use spec::{DEFAULT_STALL, Mesh, Relay, TOKEN_ENV, TcpSpec};
 pub use spin::SPIN_ENV;
 pub use transport::TcpTransport;

@@ -111,15 +111,20 @@ pub(crate) fn port_socket(local: SocketAddr) -> Result<TcpSocket> {
     Ok(socket)
 }
 
-/// Settings every data connection gets: no Nagle delay, and keepalive so a dead peer is
-/// noticed even while nothing is sent.
-fn tune(stream: &TcpStream) {
+/// Settings every data connection gets: no Nagle delay, and a connection that makes no
+/// progress for `stall` breaks (its reads and writes fail with "timed out"): sent data
+/// unacknowledged that long (`TCP_USER_TIMEOUT`), or, while nothing is sent, keepalive
+/// probes from half of `stall` on, one a second, that the peer stops answering.
+fn tune(stream: &TcpStream, stall: Duration) {
     let _ = stream.set_nodelay(true);
+    let idle = (stall / 2).max(Duration::from_secs(1));
     let keepalive = TcpKeepalive::new()
-        .with_time(Duration::from_secs(10))
-        .with_interval(Duration::from_secs(2))
-        .with_retries(3);
-    let _ = SockRef::from(stream).set_tcp_keepalive(&keepalive);
+        .with_time(idle)
+        .with_interval(Duration::from_secs(1))
+        .with_retries(u32::try_from(stall.as_secs()).unwrap_or(u32::MAX).max(1));
+    let socket = SockRef::from(stream);
+    let _ = socket.set_tcp_keepalive(&keepalive);
+    let _ = socket.set_tcp_user_timeout(Some(stall));
 }
 
 /// Connects this rank with `peer` by `deadline`, or marks the pair failed, naming why.
@@ -237,7 +242,7 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>, listener: tokio::net::TcpList
 
 /// Runs the handshake on a new connection and, if it is the pair's, installs it.
 async fn offer(inner: &Arc<Inner>, stream: TcpStream, side: Side) -> Result<()> {
-    tune(&stream);
+    tune(&stream, inner.spec.stall);
     let deadline = Instant::now() + HANDSHAKE_TIME;
     let Proven { mut stream, peer } =
         handshake::prove(stream, &inner.job, inner.rank, side, deadline).await?;

@@ -1,14 +1,27 @@
 //! The tcp transport spec:
-//! `tcp://HOST:PORT[?mesh=full|lazy][&relay=on-failure|always][&fallback=SPEC]`.
+//! `tcp://HOST:PORT[?mesh=full|lazy][&relay=on-failure|always][&stall=DURATION][&fallback=SPEC]`.
 //!
 //! `fallback=SPEC` comes last and takes the rest of the spec, options included.
+//!
+//! `stall=DURATION` (`1500ms`, `2s`; 1 s to 10 min, default [`DEFAULT_STALL`]) is how long a
+//! direct connection may make no progress before it counts as broken: data it sent that the
+//! peer's kernel has not acknowledged for that long (`TCP_USER_TIMEOUT`), or an idle peer
+//! that stops answering keepalive probes. Receives from a broken connection fail at once,
+//! whatever their own deadline.
 //!
 //! `HOST:PORT` is the rendezvous server. The operator token, if the server wants one, comes
 //! from the `FCCL_RENDEZVOUS_TOKEN` environment variable rather than the spec, so that it
 //! stays out of job strings and process listings.
 
+use std::time::Duration;
+
 use fccl_collectives::{Error, ErrorKind, Result};
 
+/// How long a direct connection may make no progress, unless the spec says `stall=`.
+pub const DEFAULT_STALL: Duration = Duration::from_secs(10);
+
+/// The shortest and longest `stall=` the spec accepts (keepalive counts whole seconds).
+const STALL_RANGE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(600));
 /// Which pairs connect, and when.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Mesh {
@@ -43,6 +56,8 @@ pub struct TcpSpec {
     pub relay: Relay,
     /// The rendezvous operator token.
     pub token: Option<String>,
+    /// How long a direct connection may make no progress before it counts as broken.
+    pub stall: Duration,
 }
 
 /// The environment variable that carries the rendezvous operator token.
@@ -71,6 +86,7 @@ impl TcpSpec {
             fallback: None,
             relay: Relay::OnFailure,
             token: std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()),
+            stall: DEFAULT_STALL,
         };
         // The fallback spec may have its own `&`-separated options: it takes the rest.
         let mut query = query.unwrap_or("");
@@ -88,6 +104,9 @@ impl TcpSpec {
                 "mesh=lazy" => parsed.mesh = Mesh::Lazy,
                 "relay=always" => parsed.relay = Relay::Always,
                 "relay=on-failure" => parsed.relay = Relay::OnFailure,
+                other if other.starts_with("stall=") => {
+                    parsed.stall = parse_stall(&other["stall=".len()..]).map_err(bad)?;
+                }
                 other => return Err(bad(format!("unknown option {other:?}"))),
             }
             query = rest;
@@ -107,6 +126,29 @@ impl TcpSpec {
         )
         .with_peer(peer)
     }
+}
+
+/// Parses `stall=`'s value: a whole number of milliseconds (`1500ms`) or seconds (`2s`),
+/// within [`STALL_RANGE`].
+fn parse_stall(value: &str) -> std::result::Result<Duration, String> {
+    let (number, unit) = match value.strip_suffix("ms") {
+        Some(n) => (n, Duration::from_millis(1)),
+        None => (
+            value.strip_suffix('s').unwrap_or(""),
+            Duration::from_secs(1),
+        ),
+    };
+    let stall = number
+        .parse::<u32>()
+        .map(|n| unit * n)
+        .map_err(|_| format!("stall={value} is not a duration such as 1500ms or 2s"))?;
+    if stall < STALL_RANGE.0 || stall > STALL_RANGE.1 {
+        return Err(format!(
+            "stall={value} is outside {:?} to {:?}",
+            STALL_RANGE.0, STALL_RANGE.1
+        ));
+    }
+    Ok(stall)
 }
 
 #[cfg(test)]
@@ -131,6 +173,15 @@ mod tests {
     }
 
     #[test]
+    fn stall_takes_seconds_or_milliseconds() {
+        assert_eq!(TcpSpec::parse("tcp://h:1").unwrap().stall, DEFAULT_STALL);
+        let s = TcpSpec::parse("tcp://h:1?stall=2s&mesh=full").unwrap();
+        assert_eq!((s.stall, s.mesh), (Duration::from_secs(2), Mesh::Full));
+        let s = TcpSpec::parse("tcp://h:1?stall=1500ms").unwrap();
+        assert_eq!(s.stall, Duration::from_millis(1500));
+    }
+
+    #[test]
     fn refuses_bad_specs() {
         for spec in [
             "tcp",
@@ -142,6 +193,12 @@ mod tests {
             "tcp://h:1?mesh=half",
             "tcp://h:1?relay=never",
             "tcp://h:1?fallback=",
+            "tcp://h:1?stall=",
+            "tcp://h:1?stall=2",
+            "tcp://h:1?stall=-1s",
+            "tcp://h:1?stall=500ms",
+            "tcp://h:1?stall=1h",
+            "tcp://h:1?stall=601s",
         ] {
             let e = TcpSpec::parse(spec).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{spec}");
