@@ -11,6 +11,7 @@
 mod consumed;
 pub mod memcached;
 mod peers;
+mod recent;
 mod record;
 pub mod redis;
 mod sealed;

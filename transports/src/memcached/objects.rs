@@ -216,7 +216,7 @@ impl SharedObjects for MemcachedTransport {
     fn add(&self, tag: Tag, delta: i64) -> BoxFuture<'_, Result<i64>> {
         let inner = Arc::clone(&self.inner);
         Box::pin(self.on_io(async move {
-            lock(&inner.counters).insert(tag);
+            lock(&inner.counters).insert(tag, ());
             let v = inner
                 .store
                 .arith(&inner.keys.ctr(&tag), ZERO, delta)

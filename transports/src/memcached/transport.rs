@@ -1,12 +1,13 @@
 //! The memcached transport endpoint of one rank: connect, send, receive, abort and leave.
 //! The poller that finds this rank's messages is in `poller.rs`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::peers::Peers;
+use crate::recent::Recent;
 use bytes::{Bytes, BytesMut};
 use fccl_collectives::{
     BoxFuture, CommId, Error, ErrorKind, JobSpec, LinkProfile, Rank, Result, SharedObjects, Tag,
@@ -34,7 +35,7 @@ const ITEM_OVERHEAD: usize = 1024;
 
 /// How many sent messages per destination this rank remembers, to delete at close those
 /// nobody consumed; older ones are left to expire.
-const MAX_REMEMBERED: usize = 1 << 14;
+const MAX_REMEMBERED: usize = 1 << 10;
 
 /// How long leaving waits for the peers to say goodbye too, so that no goodbye of theirs
 /// recreates this rank's alert item after it was deleted.
@@ -78,9 +79,10 @@ pub(crate) struct Inner {
     /// Background deletions under way, and the signal that one ended.
     pub(crate) deleting: AtomicUsize,
     pub(crate) deleted: Notify,
-    /// This rank's objects `(tag, parts)` and the counters it touched, for the clean-up.
-    pub(crate) objects: Mutex<HashMap<Tag, u32>>,
-    pub(crate) counters: Mutex<HashSet<Tag>>,
+    /// This rank's objects `(tag, parts)` and the counters it touched, for the clean-up
+    /// (the most recent ones).
+    pub(crate) objects: Mutex<Recent<Tag, u32>>,
+    pub(crate) counters: Mutex<Recent<Tag, ()>>,
 }
 
 /// Locks `m`, whose data stays consistent even if a holder panicked.
@@ -484,7 +486,7 @@ impl Inner {
             for (tag, &parts) in lock(&self.objects).iter() {
                 keys.extend((0..parts).map(|p| self.store.at(self.keys.obj(self.rank, tag, p))));
             }
-            for tag in lock(&self.counters).iter() {
+            for (tag, ()) in lock(&self.counters).iter() {
                 keys.push(self.store.at(self.keys.ctr(tag)));
             }
         }

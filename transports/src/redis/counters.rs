@@ -28,7 +28,7 @@ impl Inner {
     /// Remembers that this rank used counter `tag` (and, if given, made the wake list).
     fn track_counter(&self, tag: Tag, wake: Option<String>) {
         let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
-        let wakes = counters.entry(tag).or_default();
+        let wakes = counters.entry(tag, Vec::new);
         wakes.extend(wake);
     }
 

@@ -15,6 +15,7 @@ use super::flow::Flow;
 use super::keys::Keys;
 use super::record::{Head, Sealer};
 use crate::peers::Peers;
+use crate::recent::Recent;
 use crate::record::Kind;
 use crate::usage::Counters;
 
@@ -65,10 +66,12 @@ pub(super) struct Inner {
     /// Numbers this endpoint's waits on counters.
     pub(super) next_waiter: AtomicU64,
     pub(super) rejected: AtomicU64,
-    /// The objects this rank put and did not remove: their tags and part counts.
-    pub(super) puts: Mutex<HashMap<Tag, u32>>,
-    /// The counters this rank used, with the wake lists of its waits on each.
-    pub(super) counters: Mutex<HashMap<Tag, Vec<String>>>,
+    /// The objects this rank put and did not remove: their tags and part counts (the most
+    /// recent ones).
+    pub(super) puts: Mutex<Recent<Tag, u32>>,
+    /// The counters this rank used, with the wake lists of its waits on each (the most
+    /// recent ones).
+    pub(super) counters: Mutex<Recent<Tag, Vec<String>>>,
     pub(super) flow: Flow,
     /// The reader and the credit publisher, ended when the endpoint leaves.
     pub(super) tasks: Mutex<Vec<tokio::task::AbortHandle>>,
