@@ -8,7 +8,7 @@
 //! [`Memcached::start`] ([`Redis::start`], [`Moto::start`]) says so and returns `None`,
 //! except under CI (the `CI` variable set), where a missing server fails the test.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -300,6 +300,23 @@ impl Redis {
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
+
+    /// How many keys the server holds (`DBSIZE`).
+    pub fn dbsize(&self) -> u64 {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("redis answers");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("a read timeout");
+        stream.write_all(b"DBSIZE\r\n").expect("a command");
+        let mut line = String::new();
+        BufReader::new(stream)
+            .read_line(&mut line)
+            .expect("a reply");
+        line.trim_end()
+            .strip_prefix(':')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("DBSIZE answered {line:?}"))
+    }
 }
 
 impl Drop for Redis {
@@ -347,6 +364,32 @@ impl Moto {
     /// The server's endpoint URL, `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The URLs of the queues the server holds (SQS `ListQueues`, in its JSON protocol).
+    pub fn queue_urls(&self) -> Vec<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("moto answers");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a read timeout");
+        let request = format!(
+            "POST / HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nX-Amz-Target: AmazonSQS.ListQueues\r\n\
+             Content-Type: application/x-amz-json-1.0\r\nContent-Length: 2\r\n\
+             Authorization: AWS4-HMAC-SHA256 \
+             Credential=testing/20260101/us-east-1/sqs/aws4_request\r\n\r\n{{}}",
+            self.port
+        );
+        stream.write_all(request.as_bytes()).expect("a request");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("an answer");
+        let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+        assert!(head.contains(" 200 "), "ListQueues answered {answer}");
+        // `{"QueueUrls": ["http://...", ...]}`, or `{}` without queues: the URLs are the
+        // quoted strings that start with http.
+        body.split('"')
+            .filter(|s| s.starts_with("http"))
+            .map(str::to_string)
+            .collect()
     }
 }
 

@@ -1,9 +1,11 @@
 //! The transport trait: a reliable, message-oriented, keyed link between the ranks of a job.
 //!
 //! `collectives` defines the trait and two transports that need no network: [`local`]
-//! (threads of one process) and [`sim`] (virtual time, for tests). The network transports
-//! live in the `fccl-transports` crate.
+//! (threads of one process) and [`sim`] (virtual time, for tests); and [`faulty`], a
+//! wrapper that injects faults into the messages of any transport, for tests. The network
+//! transports live in the `fccl-transports` crate.
 
+pub mod faulty;
 pub mod local;
 pub mod mailbox;
 pub mod memory_store;
