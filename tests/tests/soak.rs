@@ -13,7 +13,9 @@
 //!
 //! The suite runs 10,000 allreduces over tcp and fewer over the stores, whose every
 //! message is a request to the server ([`store_ops`]); `FCCL_SOAK=full` runs 10,000 over
-//! every medium (tens of minutes over moto's SQS).
+//! every medium, past nextest's time limits, so through libtest:
+//! `FCCL_SOAK=full cargo test -p fccl-tests --test soak -- --nocapture` (about two
+//! minutes each over memcached and Redis, and a quarter of an hour over moto's SQS).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
