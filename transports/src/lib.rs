@@ -20,3 +20,8 @@ pub mod tcp;
 mod usage;
 
 pub use fccl_collectives::Transport;
+
+/// Decoders of bytes from other machines, wrapped for the fuzz targets of `fccl-fuzz`.
+/// Not a stable API: it may change or go away in any release.
+#[doc(hidden)]
+pub use tcp::rendezvous::fuzzing;

@@ -385,28 +385,79 @@ async fn too_many_jobs_are_refused() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_connection_cap_silent_clients_make_room_for_ranks() {
+    bounded(async {
+        const CAP: usize = 50;
+        let server = server(ServerConfig {
+            max_connections: CAP,
+            read_timeout: Duration::from_secs(10),
+            ..Default::default()
+        });
+        let addr = server.addr();
+        // Four times the cap of silent clients, in order: the newest CAP stay connected.
+        let mut silent = Vec::new();
+        for _ in 0..4 * CAP {
+            silent.push(TcpStream::connect(addr).await.unwrap());
+        }
+        let mut closed = Vec::new();
+        for (i, stream) in silent.iter_mut().enumerate() {
+            // The displaced close at once; a short look suffices for the others.
+            let look = if i < 3 * CAP { 2000 } else { 20 };
+            closed.push(is_closed(stream, Duration::from_millis(look)).await);
+        }
+        let evicted = closed.iter().filter(|&&c| c).count();
+        assert_eq!(evicted, 3 * CAP, "{closed:?}");
+        assert!(closed[..3 * CAP].iter().all(|&c| c), "the oldest go first");
+
+        // A whole job still registers, each rank displacing a silent client.
+        let size = 5;
+        let mut tasks = JoinSet::new();
+        join_all(&mut tasks, addr, job(), size);
+        expect_tables(tasks).await;
+        let mut still = 0;
+        for stream in &mut silent[3 * CAP..] {
+            still += usize::from(!is_closed(stream, Duration::from_millis(50)).await);
+        }
+        assert_eq!(still, CAP - size as usize);
+    })
+    .await;
+}
+
 #[tokio::test]
-async fn connections_past_the_limit_are_closed_at_once() {
+async fn past_the_connection_cap_of_waiting_ranks_new_connections_are_closed() {
     bounded(async {
         let server = server(ServerConfig {
             max_connections: 2,
             read_timeout: Duration::from_secs(5),
             ..Default::default()
         });
-        let _silent: Vec<TcpStream> = vec![
-            TcpStream::connect(server.addr()).await.unwrap(),
-            TcpStream::connect(server.addr()).await.unwrap(),
-        ];
-        sleep(Duration::from_millis(100)).await;
-        let mut extra = TcpStream::connect(server.addr()).await.unwrap();
-        let mut buf = [0; 16];
-        let read = timeout(Duration::from_secs(2), extra.read(&mut buf)).await;
-        assert!(
-            matches!(read, Ok(Ok(0) | Err(_))),
-            "the extra connection stayed open: {read:?}"
-        );
+        let addr = server.addr();
+        let the_job = job();
+        let waiting: Vec<_> = (0..2)
+            .map(|rank| tokio::spawn(join(addr, reg(the_job, 3, rank, Duration::from_secs(5)))))
+            .collect();
+        // Time to register (a rank does in a millisecond); no probe can check it, as a
+        // probe would need a connection of its own.
+        sleep(Duration::from_millis(500)).await;
+        // Every connection holds a registered rank: nothing to displace.
+        let mut extra = TcpStream::connect(addr).await.unwrap();
+        assert!(is_closed(&mut extra, Duration::from_secs(2)).await);
+        for rank in waiting {
+            assert!(!rank.is_finished(), "a registered rank was displaced");
+            rank.abort();
+        }
     })
     .await;
+}
+
+/// Whether the server closes `stream` within `within` (it sends nothing before).
+async fn is_closed(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0; 16];
+    matches!(
+        timeout(within, stream.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,8 +16,12 @@
 //! - `client.rs`: [`register`], the rank's side.
 //! - `server.rs`: [`RendezvousServer`], the tokio server behind `fccl rendezvous`, also
 //!   embeddable as a task ([`ServerHandle`]) or on a thread of its own ([`BackgroundServer`]).
+//! - `fuzzing.rs`: tcp's decoders of remote bytes for the fuzz targets (hidden, not a
+//!   stable API).
 
 mod client;
+#[doc(hidden)]
+pub mod fuzzing;
 mod protocol;
 mod server;
 

@@ -472,7 +472,8 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
     if len as usize > limit {
         return Err(FrameError::TooLong { len, limit });
     }
-    let mut body = Vec::with_capacity((len as usize).min(64 << 10));
+    // Nothing reserved from the claim: the body grows (doubling) with the bytes that came.
+    let mut body = Vec::new();
     let read = r
         .take(u64::from(len))
         .read_to_end(&mut body)

@@ -8,10 +8,18 @@
 //! therefore always has a waiting connection to expire it, and when its last waiting rank
 //! disconnects it is forgotten.
 //!
+//! Connections are capped (`max_connections`). Past the cap a new connection displaces the
+//! oldest one that has not delivered its registration yet: a rank sends its registration
+//! the moment it connects, so under a flood of silent or slow clients the oldest reader is
+//! almost surely one of them, and a real rank still gets in. Only when every connection
+//! holds a registered rank is the new one closed at once. Running out of file descriptors
+//! evicts the oldest reader the same way, so a cap above the process's limit still cannot
+//! lock out ranks.
+//!
 //! Nothing here logs: refusals go to the client that caused them.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,11 +55,15 @@ pub struct ServerConfig {
     pub token: Option<String>,
     /// The longest a job may stay unfinished, whatever wait its ranks ask for.
     pub max_wait: Duration,
-    /// How long a client has to deliver its registration before it is dropped.
+    /// How long a client has to deliver its registration before it is dropped: the bound
+    /// on what a silent or slow (one byte at a time) client costs.
     pub read_timeout: Duration,
     /// How long a client has to take its reply before it is dropped.
     pub write_timeout: Duration,
-    /// Open connections past which new ones are closed at once.
+    /// Open connections the server keeps. Past it, a new connection displaces the oldest
+    /// one that is still to deliver its registration; if every connection holds a
+    /// registered rank, the new one is closed at once. Each connection costs a file
+    /// descriptor and a few kilobytes, so the cap bounds the server's memory.
     pub max_connections: usize,
     /// Unfinished jobs past which registrations for new jobs are refused.
     pub max_jobs: usize,
@@ -137,17 +149,26 @@ impl RendezvousServer {
         // Owning the connection tasks in a JoinSet ties their lives to this future.
         let mut connections = JoinSet::new();
         loop {
-            let Ok((stream, peer)) = listener.accept().await else {
-                sleep(ACCEPT_BACKOFF).await;
-                continue;
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    if out_of_descriptors(&e) {
+                        self.shared.evict_oldest_reader();
+                    }
+                    sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
             };
             while connections.try_join_next().is_some() {}
-            if connections.len() >= self.shared.config.max_connections {
+            if connections.len() >= self.shared.config.max_connections
+                && !self.shared.evict_oldest_reader()
+            {
                 drop(stream);
                 continue;
             }
             let conn = self.shared.next_id();
-            connections.spawn(serve(self.shared.clone(), stream, peer, conn));
+            let evicted = self.shared.reading(conn);
+            connections.spawn(serve(self.shared.clone(), stream, peer, conn, evicted));
         }
     }
 
@@ -261,6 +282,11 @@ fn check_config(config: &ServerConfig) -> Result<()> {
     Ok(())
 }
 
+/// Whether a failed accept ran out of file descriptors (EMFILE, ENFILE on Linux and macOS).
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23 | 24))
+}
+
 /// A non-blocking listener with a backlog deep enough for a job's burst of connections,
 /// and `SO_REUSEADDR` so that a restarted server need not wait out `TIME_WAIT`.
 fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
@@ -279,6 +305,9 @@ struct Shared {
     /// SHA-256 of the token: comparing fixed-length digests hides the token's length.
     token: Option<[u8; 32]>,
     jobs: Mutex<HashMap<JobId, PendingJob>>,
+    /// The connections still to deliver their registration, oldest (lowest id) first;
+    /// dropping one's sender evicts it.
+    readers: Mutex<BTreeMap<u64, oneshot::Sender<()>>>,
     ids: AtomicU64,
 }
 
@@ -330,6 +359,7 @@ impl Shared {
             config,
             token,
             jobs: Mutex::new(HashMap::new()),
+            readers: Mutex::new(BTreeMap::new()),
             ids: AtomicU64::new(0),
         }
     }
@@ -342,6 +372,28 @@ impl Shared {
     /// no code here should cause) is still usable.
     fn jobs(&self) -> MutexGuard<'_, HashMap<JobId, PendingJob>> {
         self.jobs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn readers(&self) -> MutexGuard<'_, BTreeMap<u64, oneshot::Sender<()>>> {
+        self.readers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Enters connection `conn` among the readers; the receiver resolves if it is evicted.
+    fn reading(&self, conn: u64) -> oneshot::Receiver<()> {
+        let (evict, evicted) = oneshot::channel();
+        self.readers().insert(conn, evict);
+        evicted
+    }
+
+    /// Takes `conn` out of the readers once its registration is read; `false` if it was
+    /// evicted meanwhile (and must then leave without registering).
+    fn done_reading(&self, conn: u64) -> bool {
+        self.readers().remove(&conn).is_some()
+    }
+
+    /// Evicts the oldest connection still reading, if there is one.
+    fn evict_oldest_reader(&self) -> bool {
+        self.readers().pop_first().is_some()
     }
 
     fn check_token(&self, reg: &Registration) -> Result<()> {
@@ -505,11 +557,25 @@ fn finish(job: PendingJob, rank: u32, addrs: PeerAddrs) -> Bytes {
     reply
 }
 
-/// One connection, from its registration to its reply.
-async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr, conn: u64) {
+/// One connection, from its registration to its reply; a connection evicted while it
+/// reads its registration is closed without a word.
+async fn serve(
+    shared: Arc<Shared>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    conn: u64,
+    evicted: oneshot::Receiver<()>,
+) {
     let _ = stream.set_nodelay(true);
     let read_timeout = shared.config.read_timeout;
-    let reply = match timeout(read_timeout, read_frame(&mut stream, REGISTER_LIMIT)).await {
+    let read = tokio::select! {
+        read = timeout(read_timeout, read_frame(&mut stream, REGISTER_LIMIT)) => read,
+        _ = evicted => return,
+    };
+    if !shared.done_reading(conn) {
+        return;
+    }
+    let reply = match read {
         Ok(Ok(body)) => handle(&shared, &body, &mut stream, peer, conn).await,
         Ok(Err(FrameError::TooLong { len, limit })) => Some(refusal(&Error::new(
             ErrorKind::Rendezvous,
