@@ -63,8 +63,10 @@ impl RankEvent {
     /// and never repeat the job string.
     pub fn from_json(payload: &serde_json::Value) -> Result<RankEvent> {
         RankEvent::deserialize(payload).map_err(|e| {
+            // serde quotes the strings it could not take, and one may be a job string.
+            let why = redact_quoted(&e.to_string());
             Error::invalid(format!(
-                "malformed fccl payload ({e}): expected {{\"job\": \"<job string>\", \
+                "malformed fccl payload ({why}): expected {{\"job\": \"<job string>\", \
                  \"rank\": R, \"command\": [...]}}"
             ))
         })
@@ -94,6 +96,18 @@ impl RankEvent {
         }
         Ok(bytes)
     }
+}
+
+/// `text` with every double-quoted part replaced by `".."`.
+fn redact_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, piece) in text.split('"').enumerate() {
+        if i > 0 {
+            out.push('"');
+        }
+        out.push_str(if i % 2 == 1 { ".." } else { piece });
+    }
+    out
 }
 
 /// What the worker returns for its rank:

@@ -5,5 +5,6 @@ mod bench;
 mod job;
 mod rendezvous;
 mod run;
+mod secrets;
 mod support;
 mod train;

@@ -99,7 +99,8 @@ pub(crate) fn signal(pid: u32, name: &str) {
         .status();
 }
 
-fn collect(from: impl Read + Send + 'static) -> JoinHandle<String> {
+/// Reads `from` to its end on a thread of its own; the text, lossily decoded.
+pub(crate) fn collect(from: impl Read + Send + 'static) -> JoinHandle<String> {
     std::thread::spawn(move || {
         let mut bytes = Vec::new();
         let _ = BufReader::new(from).read_to_end(&mut bytes);

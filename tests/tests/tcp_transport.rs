@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use fccl_collectives::{CommId, ErrorKind, ReduceOp, Tag, Transport, local};
+use fccl_collectives::{CommId, ErrorKind, ReduceOp, Secret, Tag, Transport, local};
 use fccl_tests::tcp::{job, join};
-use fccl_transports::tcp::TcpTransport;
+use fccl_transports::tcp::{TcpSpec, TcpTransport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
@@ -218,4 +218,60 @@ fn relayed_pairs_make_no_connections_and_a_relay_needs_a_fallback() {
         .err()
         .expect("relay=always without a fallback is refused");
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+}
+
+/// A process that has the job id but another secret: registering as a rank is refused by
+/// the rendezvous server (its job key is not the job's), so it is in no rank's table and
+/// reads nothing; a handshake on a rank's port with a proof it cannot make is closed, and
+/// the real job's messages arrive exact.
+#[test]
+fn a_stranger_without_the_secret_can_neither_join_nor_inject() {
+    let job = job(2, "");
+    let spec = TcpSpec::parse(&job.transport).unwrap();
+    let mut stranger = job.clone();
+    stranger.secret = Secret::random();
+    stranger.setup_timeout = Duration::from_secs(5);
+    let (real0, (refused, real1)) = runtime().block_on(async {
+        let real0 = TcpTransport::connect(&job, 0, &spec);
+        let others = async {
+            // Rank 0 registers first, so the pending job holds the real job key.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let refused = TcpTransport::connect(&stranger, 1, &spec).await;
+            (refused, TcpTransport::connect(&job, 1, &spec).await)
+        };
+        tokio::join!(real0, others)
+    });
+    let e = refused.err().expect("the stranger is refused");
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+    let ranks = [real0.unwrap(), real1.unwrap()];
+    runtime().block_on(async {
+        // A hello of this job as rank 1, then a proof made without the secret.
+        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", ranks[0].port()))
+            .await
+            .unwrap();
+        let mut hello = b"FCHS\x01".to_vec();
+        hello.extend_from_slice(&job.id.0);
+        hello.extend_from_slice(&1u32.to_le_bytes());
+        hello.extend_from_slice(&[0x5c; 16]);
+        conn.write_all(&hello).await.unwrap();
+        let _ = conn.write_all(&[0xa5; 32]).await;
+        let _ = conn.write_all(b"injected data").await;
+        let mut sink = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut sink));
+        assert!(
+            read.await.is_ok(),
+            "the rank did not close the stranger's connection"
+        );
+        let (sent, got) = tokio::join!(
+            ranks[1].send(0, tag(1), Bytes::from_static(b"exact")),
+            ranks[0].recv(1, tag(1), soon())
+        );
+        sent.unwrap();
+        assert_eq!(&got.unwrap()[..], b"exact");
+        let e = ranks[0]
+            .recv(1, tag(1), Instant::now() + Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    });
 }

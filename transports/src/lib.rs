@@ -10,6 +10,7 @@
 
 mod consumed;
 pub mod memcached;
+mod names;
 mod peers;
 mod recent;
 mod record;

@@ -139,8 +139,20 @@ async fn two_servers_share_the_keys() {
             }
         }
     }
+    // Every message is 3 parts, numbered 0..8 per pair.
+    let mut message_keys = std::collections::HashSet::new();
+    for from in 0..3 {
+        for to in (0..3).filter(|&to| to != from) {
+            for seq in 0..8 {
+                message_keys.extend((0..3).map(|p| ranks[0].message_key(from, to, seq, p)));
+            }
+        }
+    }
     for s in [&a, &b] {
-        let messages = job_keys(s).iter().filter(|k| k.contains(":msg:")).count();
+        let messages = job_keys(s)
+            .iter()
+            .filter(|k| message_keys.contains(*k))
+            .count();
         assert!(messages > 10, "{} holds {messages} message keys", s.addr());
         // Every rank's sentinel is on every server.
         assert!(s.curr_items() >= 3 + messages as u64);
@@ -405,4 +417,193 @@ async fn shared_objects_and_counters() {
     assert_eq!(got.unwrap_err().kind(), ErrorKind::Remote);
     close_all(&ranks).await;
     assert_eq!(job_keys(&server), Vec::<String>::new());
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks that `key` is `fccl:{32 hex}:{32 hex}` under `prefix`, with nothing of the job
+/// id, the secret or a logical name in it.
+fn assert_opaque(key: &str, prefix: &str, job: &JobSpec) {
+    assert!(key.starts_with(prefix), "{key} is not under {prefix}");
+    let parts: Vec<&str> = key.split(':').collect();
+    assert_eq!(parts.len(), 3, "{key}");
+    assert_eq!(parts[0], "fccl", "{key}");
+    for part in &parts[1..] {
+        assert_eq!(part.len(), 32, "{key}");
+        assert!(part.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+    }
+    let (id, secret) = (hex(&job.id.0), hex(job.secret.bytes()));
+    // No 8 hex digits of either (a chance of 2^-32 per place by accident).
+    for i in 0..=id.len() - 8 {
+        assert!(!key.contains(&id[i..i + 8]), "{key} has job id digits");
+    }
+    for i in 0..=secret.len() - 8 {
+        assert!(!key.contains(&secret[i..i + 8]), "{key} has secret digits");
+    }
+    for word in ["msg", "alert", "sentinel", "obj", "ctr"] {
+        assert!(!key.contains(word), "{key}");
+    }
+}
+
+/// Whoever lists the server's keys while a job runs (`lru_crawler metadump all`) sees
+/// opaque names only, all under the job's prefix, and none once the job has left.
+#[tokio::test]
+async fn listed_keys_reveal_nothing_and_are_gone_after_close() {
+    let Some(server) = Memcached::start(&[]) else {
+        return;
+    };
+    let job = JobSpec::new(3, url(&[&server], "?item=8192")).unwrap();
+    let ranks = join(&job).await;
+    let prefix = ranks[0].key_prefix().to_string();
+    assert!(ranks.iter().all(|r| r.key_prefix() == prefix));
+    // Messages waiting, one of several parts, an object and a counter.
+    for (me, t) in ranks.iter().enumerate() {
+        for to in (0..3).filter(|&to| to != me) {
+            t.send(to, tag(1), Bytes::from(vec![me as u8; 20_000]))
+                .await
+                .unwrap();
+        }
+    }
+    ranks[2]
+        .put(tag(7), Bytes::from(vec![4; 20_000]))
+        .await
+        .unwrap();
+    ranks[1].add(tag(8), 3).await.unwrap();
+    let keys = job_keys(&server);
+    // Per rank a sentinel and an alert item, 6 messages of 3 parts, an object of 3 parts,
+    // a counter.
+    assert!(keys.len() >= 28, "{keys:?}");
+    for key in &keys {
+        assert_opaque(key, &prefix, &job);
+    }
+    // Another secret for the same job id names other keys.
+    let mut stranger = job.clone();
+    stranger.secret = fccl_collectives::Secret::random();
+    let spec = MemcachedSpec::parse(&job.transport).unwrap();
+    let stranger = MemcachedTransport::connect(&stranger, 0, &spec)
+        .await
+        .unwrap();
+    let stranger_prefix = stranger.key_prefix().to_string();
+    assert_ne!(stranger_prefix, prefix);
+    stranger.close().await.unwrap();
+    for (me, t) in ranks.iter().enumerate() {
+        for from in (0..3).filter(|&from| from != me) {
+            let got = t.recv(from, tag(1), soon()).await.unwrap();
+            assert_eq!(got, vec![from as u8; 20_000]);
+        }
+    }
+    close_all(&ranks).await;
+    // (The stranger, alone in its job, leaves its alert item and sentinel to expire.)
+    let left: Vec<String> = job_keys(&server)
+        .into_iter()
+        .filter(|k| !k.starts_with(&stranger_prefix))
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
+}
+
+/// A process that has the job id but another secret: joining as a rank gets it none of
+/// that rank's messages (it cannot even find their keys), and what it sends as a rank never
+/// reaches the job, whose messages arrive exact.
+#[tokio::test]
+async fn a_stranger_without_the_secret_can_neither_read_nor_inject() {
+    let Some(server) = Memcached::start(&[]) else {
+        return;
+    };
+    let job = JobSpec::new(2, url(&[&server], "")).unwrap();
+    let spec = MemcachedSpec::parse(&job.transport).unwrap();
+    let mut stranger_job = job.clone();
+    stranger_job.secret = fccl_collectives::Secret::random();
+    let ranks = join(&job).await;
+    // The stranger joins as rank 1 beside the real one, and as rank 0.
+    let as_1 = MemcachedTransport::connect(&stranger_job, 1, &spec)
+        .await
+        .unwrap();
+    let as_0 = MemcachedTransport::connect(&stranger_job, 0, &spec)
+        .await
+        .unwrap();
+    ranks[0]
+        .send(1, tag(1), Bytes::from_static(b"for rank 1"))
+        .await
+        .unwrap();
+    as_0.send(1, tag(2), Bytes::from_static(b"forged"))
+        .await
+        .unwrap();
+    // Read before the stranger's rank 1 takes it.
+    let forged = server
+        .get(&as_0.message_key(0, 1, 0, 0))
+        .expect("the record");
+    let e = as_1
+        .recv(0, tag(1), Instant::now() + Duration::from_millis(500))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    // The real rank 1 gets its message; the stranger's never comes.
+    let got = ranks[1].recv(0, tag(1), soon()).await.unwrap();
+    assert_eq!(&got[..], b"for rank 1");
+    let e = ranks[1]
+        .recv(0, tag(2), Instant::now() + Duration::from_millis(500))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    // Copied to the key where rank 1 looks for rank 0's next message, the stranger's record
+    // is refused and counted, and the real one still arrives.
+    let key = ranks[0].message_key(0, 1, 1, 0);
+    let recv = ranks[1].recv(0, tag(2), soon());
+    let forge = async {
+        server.set(&key, &forged);
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while ranks[1].rejected_records() == 0 {
+            assert!(std::time::Instant::now() < until, "the forgery is seen");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        ranks[0]
+            .send(1, tag(2), Bytes::from_static(b"real"))
+            .await
+            .unwrap();
+    };
+    let (got, ()) = tokio::join!(recv, forge);
+    assert_eq!(&got.unwrap()[..], b"real");
+    assert_eq!(ranks[1].rejected_records(), 1);
+    assert_eq!(as_1.rejected_records(), 0);
+    for t in [as_0, as_1] {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t.close()).await;
+    }
+    close_all(&ranks).await;
+}
+
+/// A record of this job read from the server and stored again, at its own key after it was
+/// taken or at the key of the next message, is never delivered twice.
+#[tokio::test]
+async fn a_replayed_record_is_refused() {
+    let Some(server) = Memcached::start(&[]) else {
+        return;
+    };
+    let job = JobSpec::new(2, url(&[&server], "")).unwrap();
+    let ranks = join(&job).await;
+    ranks[0]
+        .send(1, tag(5), Bytes::from_static(b"first"))
+        .await
+        .unwrap();
+    let captured = server
+        .get(&ranks[0].message_key(0, 1, 0, 0))
+        .expect("the record");
+    let got = ranks[1].recv(0, tag(5), soon()).await.unwrap();
+    assert_eq!(&got[..], b"first");
+    server.set(&ranks[0].message_key(0, 1, 0, 0), &captured);
+    server.set(&ranks[0].message_key(0, 1, 1, 0), &captured);
+    let e = ranks[1]
+        .recv(0, tag(5), Instant::now() + Duration::from_millis(500))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert_eq!(ranks[1].rejected_records(), 1);
+    ranks[0]
+        .send(1, tag(6), Bytes::from_static(b"second"))
+        .await
+        .unwrap();
+    let got = ranks[1].recv(0, tag(6), soon()).await.unwrap();
+    assert_eq!(&got[..], b"second");
+    close_all(&ranks).await;
 }

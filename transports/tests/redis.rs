@@ -236,7 +236,8 @@ async fn records_from_outside_the_job_are_dropped_and_the_job_goes_on() {
         .arg(forged)
         .query(&mut conn)
         .unwrap();
-    // A process that knows the job id (so the keys) but not the secret.
+    // A process that knows the job id but not the secret: its keys are not the job's, so
+    // what it sends as rank 0 never reaches rank 1's inbox.
     let mut stranger_job = job.clone();
     stranger_job.secret = Secret::random();
     let spec = RedisSpec::parse(&job.transport).unwrap();
@@ -259,8 +260,36 @@ async fn records_from_outside_the_job_are_dropped_and_the_job_goes_on() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert_eq!(ranks[1].rejected_records(), 2);
+    assert_ne!(stranger.inbox_key(1), inbox);
+    // Its record copied into rank 1's inbox (by someone who can list the keys) is refused.
+    let copied: Vec<Vec<u8>> = redis::cmd("LRANGE")
+        .arg(stranger.inbox_key(1))
+        .arg(0)
+        .arg(-1)
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(copied.len(), 1);
+    let _: () = redis::cmd("RPUSH")
+        .arg(&inbox)
+        .arg(&copied[0])
+        .query(&mut conn)
+        .unwrap();
+    ranks[0]
+        .send(1, tag(6), Bytes::from_static(b"exact"))
+        .await
+        .unwrap();
+    assert_eq!(
+        &ranks[1].recv(0, tag(6), soon()).await.unwrap()[..],
+        b"exact"
+    );
+    let e = ranks[1]
+        .recv(0, tag(5), Instant::now() + Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     assert_eq!(ranks[1].rejected_records(), 3);
-    // The stranger's goodbye is refused too; its own inbox is deleted when it closes.
+    // The stranger's goodbye goes to its own keys; its own inbox is deleted when it closes.
     let _ = tokio::time::timeout(Duration::from_secs(1), stranger.close()).await;
     drop(stranger);
     close_all(&ranks).await;
@@ -571,6 +600,23 @@ async fn an_object_from_outside_the_job_is_refused() {
         .put(obj_tag(1), Bytes::from_static(b"evil"))
         .await
         .unwrap();
+    // Its object is under a key of its own; copied to where the job's would be (by someone
+    // who can write to the server), it is refused.
+    let real_key = ranks[0].object_key(0, obj_tag(1));
+    assert_ne!(stranger.object_key(0, obj_tag(1)), real_key);
+    let mut conn = server.conn();
+    let evil: Vec<Vec<u8>> = redis::cmd("LRANGE")
+        .arg(stranger.object_key(0, obj_tag(1)))
+        .arg(0)
+        .arg(-1)
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(evil.len(), 1);
+    let _: () = redis::cmd("RPUSH")
+        .arg(&real_key)
+        .arg(&evil[0])
+        .query(&mut conn)
+        .unwrap();
     let put = async {
         tokio::time::sleep(Duration::from_millis(200)).await;
         ranks[0]
@@ -846,4 +892,119 @@ async fn a_sender_far_ahead_of_its_receiver_waits_for_it() {
     assert_eq!(sent.into_inner(), COUNT);
     close_all(&ranks).await;
     assert_eq!(server.dbsize(), 0);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every key on the server, by `SCAN`, as any client of the server can list them.
+fn scan(server: &Server, pattern: &str) -> Vec<String> {
+    let mut conn = server.conn();
+    let mut keys = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, page): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query(&mut conn)
+            .unwrap();
+        keys.extend(page);
+        if next == 0 {
+            return keys;
+        }
+        cursor = next;
+    }
+}
+
+/// Whoever lists the server's keys (`SCAN`) while a job runs sees opaque names only, all
+/// under the job's prefix (so `SCAN MATCH prefix*` finds a job's keys), and none once the
+/// job has left.
+#[tokio::test]
+async fn listed_keys_reveal_nothing_and_are_gone_after_close() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let (job, ranks) = join_with(&server, 3, 4096).await;
+    let prefix = ranks[0].key_prefix().to_string();
+    for (me, t) in ranks.iter().enumerate() {
+        for to in (0..3).filter(|&to| to != me) {
+            t.send(to, tag(1), Bytes::from(vec![me as u8; 10_000]))
+                .await
+                .unwrap();
+        }
+    }
+    let shared = |r: usize| ranks[r].shared().expect("objects");
+    shared(2)
+        .put(obj_tag(7), Bytes::from(vec![4; 10_000]))
+        .await
+        .unwrap();
+    shared(1).add(obj_tag(8), 3).await.unwrap();
+    let keys = scan(&server, "*");
+    // Three inboxes, three alive keys, an object.
+    assert!(keys.len() >= 7, "{keys:?}");
+    let (id, secret) = (hex(&job.id.0), hex(job.secret.bytes()));
+    for key in &keys {
+        assert!(key.starts_with(&prefix), "{key} is not under {prefix}");
+        let parts: Vec<&str> = key.split(':').collect();
+        assert_eq!(parts.len(), 3, "{key}");
+        assert_eq!(parts[0], "fccl", "{key}");
+        for part in &parts[1..] {
+            assert_eq!(part.len(), 32, "{key}");
+            assert!(part.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+        }
+        for i in 0..=id.len() - 8 {
+            assert!(!key.contains(&id[i..i + 8]), "{key} has job id digits");
+        }
+        for i in 0..=secret.len() - 8 {
+            assert!(!key.contains(&secret[i..i + 8]), "{key} has secret digits");
+        }
+        for word in ["inbox", "alive", "obj", "ctr", "credit", "part", "/"] {
+            assert!(!key.contains(word), "{key}");
+        }
+    }
+    assert_eq!(scan(&server, &format!("{prefix}*")).len(), keys.len());
+    for (me, t) in ranks.iter().enumerate() {
+        for from in (0..3).filter(|&from| from != me) {
+            let got = t.recv(from, tag(1), soon()).await.unwrap();
+            assert_eq!(got, vec![from as u8; 10_000]);
+        }
+    }
+    close_all(&ranks).await;
+    assert_eq!(scan(&server, "*"), Vec::<String>::new());
+}
+
+/// A process that has the job id but another secret, joining as rank 1 beside the real
+/// one, gets none of rank 1's messages: they are under keys it cannot name.
+#[tokio::test]
+async fn a_stranger_joining_as_a_rank_reads_none_of_its_messages() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let job = JobSpec::new(2, server.url()).unwrap();
+    let ranks = join(&job).await;
+    let mut stranger_job = job.clone();
+    stranger_job.secret = Secret::random();
+    let spec = RedisSpec::parse(&job.transport).unwrap();
+    let stranger = RedisTransport::connect(&stranger_job, 1, &spec)
+        .await
+        .unwrap();
+    assert_ne!(stranger.key_prefix(), ranks[0].key_prefix());
+    ranks[0]
+        .send(1, tag(1), Bytes::from_static(b"for rank 1"))
+        .await
+        .unwrap();
+    let e = stranger
+        .recv(0, tag(1), Instant::now() + Duration::from_millis(500))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert_eq!(stranger.rejected_records(), 0);
+    let got = ranks[1].recv(0, tag(1), soon()).await.unwrap();
+    assert_eq!(&got[..], b"for rank 1");
+    let _ = tokio::time::timeout(Duration::from_secs(5), stranger.close()).await;
+    close_all(&ranks).await;
 }

@@ -12,7 +12,7 @@ use aws_sdk_sqs::config::Region;
 use aws_sdk_sqs::types::QueueAttributeName;
 use bytes::Bytes;
 use fccl_collectives::{CommId, ErrorKind, JobSpec, Tag, Transport};
-use fccl_transports::sqs::{SqsSpec, SqsTransport, static_config};
+use fccl_transports::sqs::{SqsSpec, SqsTransport, queue_prefix, static_config};
 use rand::seq::SliceRandom;
 use servers::Moto;
 use tokio::time::Instant;
@@ -341,7 +341,7 @@ async fn queues_are_gone_after_close() {
     let Some(server) = Moto::start() else { return };
     let job = job(&server, 3, "gone", "");
     let ranks = join(&job).await;
-    let prefix = ranks[0].queue_name(0).trim_end_matches("-0").to_string();
+    let prefix = queue_prefix(&SqsSpec::parse(&job.transport).unwrap(), &job);
     let raw = client(&server);
     let list = || async {
         raw.list_queues()
@@ -425,7 +425,7 @@ async fn a_queue_deleted_under_a_job_fails_receives_clearly() {
     let name = ranks[1].queue_name(1).to_string();
     assert!(
         e.to_string()
-            .contains(&format!("sqs queue {name} was deleted")),
+            .contains(&format!("sqs: rank 1's queue {name} was deleted")),
         "{e}"
     );
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -435,4 +435,165 @@ async fn a_queue_deleted_under_a_job_fails_receives_clearly() {
         .unwrap_err();
     assert!(e.to_string().contains("was deleted"), "{e}");
     drop(ranks);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The names of the queues whose names start with `prefix`, as anyone allowed
+/// `sqs:ListQueues` sees them.
+async fn listed(raw: &aws_sdk_sqs::Client, prefix: &str) -> Vec<String> {
+    let urls = raw
+        .list_queues()
+        .queue_name_prefix(prefix)
+        .send()
+        .await
+        .expect("a listing")
+        .queue_urls
+        .unwrap_or_default();
+    urls.iter()
+        .map(|u| u.rsplit('/').next().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Whoever lists the account's queues while a job runs sees `{prefix}-{16 hex}-{10 hex}`
+/// names that tell neither the job id nor the ranks, and none once the job has left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listed_queue_names_reveal_nothing_and_are_gone_after_close() {
+    let Some(server) = Moto::start() else { return };
+    let job = job(&server, 4, "opaque", "");
+    let ranks = join(&job).await;
+    let raw = client(&server);
+    let names = listed(&raw, "opaque").await;
+    assert_eq!(names.len(), 4, "{names:?}");
+    let prefix = queue_prefix(&SqsSpec::parse(&job.transport).unwrap(), &job);
+    let (id, secret) = (hex(&job.id.0), hex(job.secret.bytes()));
+    let mut codes = Vec::new();
+    for name in &names {
+        assert!(name.len() <= 80, "{name}");
+        assert!(name.starts_with(&prefix), "{name} is not under {prefix}");
+        let parts: Vec<&str> = name.split('-').collect();
+        assert_eq!(parts.len(), 3, "{name}");
+        assert_eq!(parts[0], "opaque");
+        assert_eq!((parts[1].len(), parts[2].len()), (16, 10), "{name}");
+        for part in &parts[1..] {
+            assert!(part.bytes().all(|b| b.is_ascii_hexdigit()), "{name}");
+            // Not a rank number in clear.
+            assert!(part.parse::<u64>().map_or(true, |v| v > 1 << 20), "{name}");
+        }
+        for i in 0..=id.len() - 8 {
+            assert!(!name.contains(&id[i..i + 8]), "{name} has job id digits");
+        }
+        for i in 0..=secret.len() - 8 {
+            assert!(
+                !name.contains(&secret[i..i + 8]),
+                "{name} has secret digits"
+            );
+        }
+        codes.push(parts[2].to_string());
+    }
+    codes.sort();
+    codes.dedup();
+    assert_eq!(codes.len(), 4);
+    for (r, t) in ranks.iter().enumerate() {
+        assert!(names.iter().any(|n| n == t.queue_name(r)));
+    }
+    ranks[0]
+        .send(3, tag(1), Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    assert_eq!(ranks[3].recv(0, tag(1), soon()).await.unwrap(), "x");
+    close_all(&ranks).await;
+    assert_eq!(listed(&raw, "opaque").await, Vec::<String>::new());
+}
+
+/// A process that has the job id but another secret: joining as a rank fails (the job's
+/// queues are not where it looks); a whole job of such strangers gets none of the real
+/// job's messages, and a body of theirs put into a real rank's queue is dropped and counted
+/// while the real messages arrive exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_without_the_secret_can_neither_join_read_nor_inject() {
+    let Some(server) = Moto::start() else { return };
+    let job = job(&server, 2, "strangers", "");
+    let spec = SqsSpec::parse(&job.transport).unwrap();
+    let config = static_config("testing", "testing");
+    let mut stranger_job = job.clone();
+    stranger_job.secret = fccl_collectives::Secret::random();
+    stranger_job.setup_timeout = Duration::from_secs(1);
+    let started = Instant::now();
+    let alone = SqsTransport::connect_with_config(&stranger_job, 1, &spec, &config).await;
+    let e = alone.err().expect("a stranger does not join");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let ranks = join(&job).await;
+    stranger_job.setup_timeout = job.setup_timeout;
+    let strangers = join(&stranger_job).await;
+    assert_ne!(strangers[1].queue_name(1), ranks[1].queue_name(1));
+    ranks[0]
+        .send(1, tag(1), Bytes::from_static(b"for rank 1"))
+        .await
+        .unwrap();
+    strangers[0]
+        .send(1, tag(2), Bytes::from_static(b"forged"))
+        .await
+        .unwrap();
+    // The stranger's record, as a body, into the real rank 1's queue.
+    let forged = strangers[0].encode_for_test(1, tag(2), b"forged").unwrap();
+    send_raw(&client(&server), ranks[0].queue_url(1), &forged[0]).await;
+    let e = strangers[1]
+        .recv(0, tag(1), Instant::now() + Duration::from_millis(1500))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert_eq!(
+        ranks[1].recv(0, tag(1), soon()).await.unwrap(),
+        "for rank 1"
+    );
+    let until = Instant::now() + Duration::from_secs(10);
+    while ranks[1].rejected_records() < 1 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ranks[1].rejected_records(), 1);
+    ranks[0]
+        .send(1, tag(2), Bytes::from_static(b"real"))
+        .await
+        .unwrap();
+    assert_eq!(ranks[1].recv(0, tag(2), soon()).await.unwrap(), "real");
+    assert_eq!(strangers[1].rejected_records(), 0);
+    close_all(&ranks).await;
+    close_all(&strangers).await;
+}
+
+/// A body of this job sent again after it was delivered (a replay by someone who can send
+/// to the queue) is never delivered a second time, and the job goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_record_is_refused() {
+    let Some(server) = Moto::start() else { return };
+    let ranks = join(&job(&server, 2, "replay", "")).await;
+    let raw = client(&server);
+    let url = ranks[0].queue_url(1).to_string();
+    let bodies = ranks[0].encode_for_test(1, tag(1), b"once").unwrap();
+    send_raw(&raw, &url, &bodies[0]).await;
+    assert_eq!(ranks[1].recv(0, tag(1), soon()).await.unwrap(), "once");
+    for _ in 0..2 {
+        send_raw(&raw, &url, &bodies[0]).await;
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    let refused = || ranks[1].duplicate_records() + ranks[1].rejected_records();
+    while refused() < 2 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(refused(), 2);
+    let e = ranks[1]
+        .recv(0, tag(1), Instant::now() + Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    ranks[0]
+        .send(1, tag(1), Bytes::from_static(b"next"))
+        .await
+        .unwrap();
+    assert_eq!(ranks[1].recv(0, tag(1), soon()).await.unwrap(), "next");
+    close_all(&ranks).await;
 }

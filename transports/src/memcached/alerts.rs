@@ -1,4 +1,4 @@
-//! The alert list of a rank: one item, `fccl:{job}:alert:{rank}`, that starts with
+//! The alert list of a rank: one item, logical name `alert:{rank}`, that starts with
 //! [`HEADER`] and grows by `append`, one frame (a length u32 little-endian, then a sealed
 //! record) per abort or goodbye sent to the rank. Its owner reads the whole item on every
 //! poll and acts on the frames past those it has seen.

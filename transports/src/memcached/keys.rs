@@ -1,9 +1,13 @@
-//! The keys a job uses, namespaced like gloo's `PrefixStore`: every key is
-//! `fccl:{job id in hex}:{kind}:...`, with separators between the parts, so that no two
-//! jobs (nor two kinds of key of one job) can collide. The job secret is in no key. Every
-//! key fits memcached's 250 bytes and has no space or control character.
+//! The keys a job uses. Each has a logical name, namespaced like gloo's `PrefixStore`
+//! (`msg:{from}:{to}:{seq}:{part}`, `alert:{rank}`, ...), but what goes to the server is
+//! `fccl:{job part}:{name part}`, both parts keyed hashes under the job secret
+//! (`crate::names`): whoever lists the server's keys learns neither the job id, nor the
+//! ranks, nor the sequence numbers, and a process without the secret cannot find the keys.
+//! Every key is 70 bytes (memcached takes 250) of printable ASCII.
 
-use fccl_collectives::{JobId, Rank, Tag};
+use fccl_collectives::{JobId, Rank, Secret, Tag};
+
+use crate::names::Names;
 
 /// The longest key memcached accepts.
 #[cfg(test)]
@@ -12,41 +16,55 @@ pub(crate) const MAX_KEY: usize = 250;
 /// The key names of one job.
 #[derive(Clone, Debug)]
 pub(crate) struct Keys {
-    /// `fccl:{job id}`.
+    names: Names,
+    /// `fccl:{job part}:`.
     prefix: String,
 }
 
 impl Keys {
-    /// The keys of `job`.
-    pub(crate) fn new(job: JobId) -> Keys {
-        Keys {
-            prefix: format!("fccl:{job}"),
-        }
+    /// The keys of `job`, whose secret is `secret`.
+    pub(crate) fn new(secret: &Secret, job: JobId) -> Keys {
+        let names = Names::new(secret, job);
+        let prefix = format!("fccl:{}:", names.job_part());
+        Keys { names, prefix }
+    }
+
+    /// The key of the logical name `logical`.
+    fn key(&self, logical: std::fmt::Arguments<'_>) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + crate::names::PART_HEX);
+        key.push_str(&self.prefix);
+        key.push_str(&self.names.part(logical.to_string().as_bytes()));
+        key
     }
 
     /// Part `part` of message number `seq` from `from` to `to`.
     pub(crate) fn msg(&self, from: Rank, to: Rank, seq: u64, part: u32) -> String {
-        format!("{}:msg:{from}:{to}:{seq}:{part}", self.prefix)
+        self.key(format_args!("msg:{from}:{to}:{seq}:{part}"))
     }
 
     /// The records (aborts, goodbyes) appended for `to`.
     pub(crate) fn alert(&self, to: Rank) -> String {
-        format!("{}:alert:{to}", self.prefix)
+        self.key(format_args!("alert:{to}"))
     }
 
     /// The key `rank` puts on every server at connect: gone means the server lost the job.
     pub(crate) fn sentinel(&self, rank: Rank) -> String {
-        format!("{}:sentinel:{rank}", self.prefix)
+        self.key(format_args!("sentinel:{rank}"))
     }
 
     /// Part `part` of `owner`'s shared object `tag`.
     pub(crate) fn obj(&self, owner: Rank, tag: &Tag, part: u32) -> String {
-        format!("{}:obj:{owner}:{tag}:{part}", self.prefix)
+        self.key(format_args!("obj:{owner}:{tag}:{part}"))
     }
 
     /// The shared counter `tag`.
     pub(crate) fn ctr(&self, tag: &Tag) -> String {
-        format!("{}:ctr:{tag}", self.prefix)
+        self.key(format_args!("ctr:{tag}"))
+    }
+
+    /// What every key of this job starts with.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
     }
 }
 
@@ -56,15 +74,28 @@ mod tests {
 
     use super::*;
 
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     #[test]
-    fn keys_are_structured_distinct_and_short() {
-        let keys = Keys::new(JobId([0xab; 16]));
-        let p = format!("fccl:{}", "ab".repeat(16));
-        assert_eq!(keys.msg(1, 2, 3, 4), format!("{p}:msg:1:2:3:4"));
+    fn keys_are_opaque_distinct_and_short() {
+        let (job, secret) = (JobId([0xab; 16]), Secret([0x17; 32]));
+        let keys = Keys::new(&secret, job);
         assert_ne!(keys.msg(1, 12, 3, 4), keys.msg(11, 2, 3, 4));
         assert_ne!(keys.msg(1, 2, 34, 5), keys.msg(1, 2, 3, 45));
-        assert_eq!(keys.alert(3), format!("{p}:alert:3"));
-        assert_ne!(keys.alert(1), Keys::new(JobId([0xac; 16])).alert(1));
+        assert_ne!(keys.alert(1), keys.sentinel(1));
+        assert_ne!(
+            keys.alert(1),
+            Keys::new(&secret, JobId([0xac; 16])).alert(1)
+        );
+        let other_secret = Keys::new(&Secret([0x18; 32]), job);
+        assert_ne!(keys.alert(1), other_secret.alert(1));
+        assert_ne!(keys.prefix(), other_secret.prefix());
+        assert_eq!(
+            keys.msg(5, 6, 7, 8),
+            Keys::new(&secret, job).msg(5, 6, 7, 8)
+        );
         let tag = Tag {
             comm: CommId(u64::MAX),
             p2p: true,
@@ -72,18 +103,25 @@ mod tests {
             step: u32::MAX,
             chunk: u32::MAX,
         };
-        let longest = [
+        let all = [
             keys.msg(usize::MAX, usize::MAX, u64::MAX, u32::MAX),
+            keys.msg(1, 2, 3, 0),
             keys.obj(usize::MAX, &tag, u32::MAX),
             keys.ctr(&tag),
             keys.sentinel(usize::MAX),
-            keys.alert(usize::MAX),
+            keys.alert(3),
         ];
-        for key in longest {
-            assert!(key.len() <= MAX_KEY, "{key}");
-            assert!(key.bytes().all(|b| b.is_ascii_graphic()), "{key}");
+        let (id, key) = (hex(&job.0), hex(&secret.0));
+        for k in all {
+            assert!(k.len() <= MAX_KEY, "{k}");
+            assert!(k.bytes().all(|b| b.is_ascii_graphic()), "{k}");
+            assert!(k.starts_with(keys.prefix()), "{k}");
+            assert!(!k.contains(&id[..8]) && !k.contains(&key[..8]), "{k}");
+            // Nothing of the logical name: `fccl`, the job part and the name part only.
+            let parts: Vec<&str> = k.split(':').collect();
+            assert_eq!(parts.len(), 3, "{k}");
+            assert!(parts[1..].iter().all(|p| p.len() == 32), "{k}");
         }
         assert_ne!(keys.obj(1, &tag, 0), keys.obj(2, &tag, 0));
-        assert!(keys.ctr(&tag).starts_with(&format!("{p}:ctr:")));
     }
 }

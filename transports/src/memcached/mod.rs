@@ -4,7 +4,8 @@
 //! memcached has no lists and no blocking reads, so a message is a set of items and the
 //! receiver polls. The sender numbers its messages per destination (0, 1, 2, ...) and
 //! stores message `seq` to `to` as sealed parts of at most an item each, under
-//! `fccl:{job}:msg:{from}:{to}:{seq}:{part}`: parts 1.. first, then part 0 (whose head
+//! the key of logical name `msg:{from}:{to}:{seq}:{part}` (`keys.rs`: what the server sees
+//! is a keyed hash of it under the job secret): parts 1.. first, then part 0 (whose head
 //! carries the part count and length) as the commit. The receiving rank's poller reads,
 //! for every source a receive waits on, the next few expected part-0 keys in one
 //! multi-get, with a bounded exponential backoff between empty polls; it reads the other

@@ -1,10 +1,10 @@
 //! Shared objects and counters on the job's servers.
 //!
 //! An object is stored like a message: sealed parts of at most an item each, under
-//! `fccl:{job}:obj:{owner}:{tag}:{part}`, part 0 (whose head carries the part count and
+//! the logical name `obj:{owner}:{tag}:{part}` (hashed like every key, `keys.rs`), part 0 (whose head carries the part count and
 //! length) written last as the commit. A reader polls part 0 with the poller's backoff,
 //! then reads the other parts at once. A counter is one memcached counter,
-//! `fccl:{job}:ctr:{tag}`, holding [`ZERO`] plus its value, so that negative values and
+//! `ctr:{tag}`, holding [`ZERO`] plus its value, so that negative values and
 //! deltas work with memcached's unsigned arithmetic (incr and decr, created on first use).
 
 use std::sync::Arc;

@@ -9,6 +9,7 @@
 //! A part missing while its part 0 is there was evicted; an alert item or sentinel missing
 //! means the server lost the job's keys: either breaks the endpoint, failing every wait.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -45,6 +46,12 @@ struct State {
     round: u64,
     sentinels_checked: Instant,
     failing_since: Option<Instant>,
+    /// The part-0 keys (with their servers) of the messages the last round looked for, so
+    /// that each key's keyed hash is computed once, not once per round.
+    msg_keys: HashMap<(Rank, u64), (usize, String)>,
+    /// This rank's alert key and its sentinel key on every server.
+    alert_key: (usize, String),
+    sentinel_keys: Vec<(usize, String)>,
 }
 
 /// Polls until the task is ended or the endpoint breaks.
@@ -56,6 +63,11 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         round: 0,
         sentinels_checked: Instant::now(),
         failing_since: None,
+        msg_keys: HashMap::new(),
+        alert_key: inner.store.at(inner.keys.alert(inner.rank)),
+        sentinel_keys: (0..inner.store.len())
+            .map(|s| (s, inner.keys.sentinel(inner.rank)))
+            .collect(),
     };
     let mut backoff = Backoff::default();
     while inner.peers.broken.get().is_none() {
@@ -111,14 +123,20 @@ async fn round(inner: &Arc<Inner>, state: &mut State) -> fccl_collectives::Resul
             wanted.extend(state.consumed[s].next(WINDOW).map(|seq| (s, seq)));
         }
     }
-    let mut keys: Vec<(usize, String)> = wanted
-        .iter()
-        .map(|&(s, seq)| inner.store.at(inner.keys.msg(s, me, seq, 0)))
-        .collect();
-    keys.push(inner.store.at(inner.keys.alert(me)));
+    let mut cached = std::mem::take(&mut state.msg_keys);
+    let mut keys: Vec<(usize, String)> = Vec::with_capacity(wanted.len() + 1);
+    for &(s, seq) in &wanted {
+        let key = cached
+            .remove(&(s, seq))
+            .unwrap_or_else(|| inner.store.at(inner.keys.msg(s, me, seq, 0)));
+        keys.push(key);
+    }
+    // Keys of messages no longer wanted (taken, or no receive waits) are dropped.
+    state.msg_keys = wanted.iter().copied().zip(keys.iter().cloned()).collect();
+    keys.push(state.alert_key.clone());
     let check_sentinels = state.sentinels_checked.elapsed() >= SENTINEL_EVERY;
     if check_sentinels {
-        keys.extend((0..inner.store.len()).map(|s| (s, inner.keys.sentinel(me))));
+        keys.extend(state.sentinel_keys.iter().cloned());
     }
     // Reading this rank's alert item and sentinels renews their expiry.
     let touch = keys[wanted.len()..]
@@ -145,7 +163,7 @@ async fn round(inner: &Arc<Inner>, state: &mut State) -> fccl_collectives::Resul
     }
     let mut progress = came.iter().any(|&c| c);
     let Some(alert) = alert else {
-        let (s, _) = inner.store.at(inner.keys.alert(me));
+        let s = state.alert_key.0;
         inner.fail(lost(inner, s));
         return Ok(true);
     };

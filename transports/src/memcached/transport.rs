@@ -151,6 +151,12 @@ impl MemcachedTransport {
         self.inner.keys.msg(from, to, seq, part)
     }
 
+    /// What every key of this job starts with (`fccl:` and a keyed hash of the job id): a
+    /// job's keys are found by it, and reveal nothing else.
+    pub fn key_prefix(&self) -> &str {
+        self.inner.keys.prefix()
+    }
+
     /// Runs `f` on the endpoint's I/O thread, where its connections live.
     pub(crate) async fn on_io<T: Send + 'static>(
         &self,
@@ -179,7 +185,7 @@ async fn setup(job: JobSpec, rank: Rank, spec: MemcachedSpec) -> Result<Arc<Inne
             "memcached items of {item} bytes are too small (at least {MIN_ITEM_BYTES})"
         )));
     }
-    let keys = Keys::new(job.id);
+    let keys = Keys::new(&job.secret, job.id);
     let size = job.size;
     let inner = Arc::new(Inner {
         store,

@@ -1,6 +1,7 @@
 //! Messages through a redis server, for functions that can reach a store but not each other.
 //!
-//! Every rank owns one list on the server, its inbox (`fccl:{job id}:inbox:{rank}`); a
+//! Every rank owns one list on the server, its inbox (logical name `inbox:{rank}`; every key
+//! on the server is a keyed hash of its logical name, `keys.rs`); a
 //! sender pushes records onto the destination's inbox and a reader task on the receiving
 //! rank pops them with `BLPOP`. Every record is sealed with a MAC keyed by the job secret,
 //! so a client of the server that lacks the secret cannot inject messages. Messages larger
@@ -9,7 +10,7 @@
 //! its own.
 //!
 //! - `spec.rs`: the `redis://HOST:PORT` spec.
-//! - `keys.rs`: the job's key names.
+//! - `keys.rs`: the job's key names, opaque to whoever lists the server's keys.
 //! - `record.rs`: the reassembly of the sealed records (`crate::sealed`).
 //! - `conn.rs`: connections, and the pool for blocking commands.
 //! - `endpoint.rs`: one rank's state, its sends and its leaving.

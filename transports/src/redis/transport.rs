@@ -90,6 +90,18 @@ impl RedisTransport {
     pub fn inbox_key(&self, rank: Rank) -> String {
         self.inner.keys.inbox(rank)
     }
+
+    /// The key of the list that holds the first part of `owner`'s shared object `tag`.
+    #[doc(hidden)]
+    pub fn object_key(&self, owner: Rank, tag: Tag) -> String {
+        self.inner.keys.object(owner, &tag)
+    }
+
+    /// What every key of this job starts with (`fccl:` and a keyed hash of the job id): a
+    /// job's keys are found by it (`SCAN MATCH {prefix}*`), and reveal nothing else.
+    pub fn key_prefix(&self) -> &str {
+        self.inner.keys.prefix()
+    }
 }
 
 /// Connects, records the server instance and this endpoint's sentinel, and starts the
@@ -110,7 +122,7 @@ async fn setup(job: JobSpec, rank: Rank, spec: RedisSpec) -> Result<Arc<Inner>> 
     let read_timeout = BLOCK + job.timeout;
     let reader_conn = open(&client, &server, deadline, read_timeout).await?;
     let ttl = (job.setup_timeout + job.timeout).as_secs().max(60);
-    let keys = Keys::new(job.id);
+    let keys = Keys::new(&job.secret, job.id);
     let alive_key = keys.alive(rank, rand::random());
     let mut pipe = redis::pipe();
     pipe.cmd("SET")

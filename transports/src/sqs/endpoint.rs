@@ -43,6 +43,9 @@ pub(super) struct Inner {
     pub(super) queues: Queues,
     /// The queue names and URLs of every rank.
     pub(super) names: Vec<String>,
+    /// How errors name every rank's queue: `rank R's queue NAME` (the name alone says
+    /// nothing of the rank).
+    pub(super) labels: Vec<String>,
     pub(super) urls: Vec<String>,
     pub(super) sealer: Sealer,
     /// The largest record body, and the payload bytes of one record.
@@ -144,7 +147,7 @@ impl Inner {
                 .queues
                 .send_batch(&self.urls[to], &batch, deadline, what)
                 .await
-                .map_err(|f| f.into_error(&self.names[to]).with_peer(to))?;
+                .map_err(|f| f.into_error(&self.labels[to]).with_peer(to))?;
             if failed.is_empty() {
                 return Ok(());
             }
@@ -186,7 +189,7 @@ impl Inner {
     /// Reads this rank's queue until the task is ended or the endpoint breaks.
     pub(super) async fn read_loop(self: Arc<Self>) {
         let url = &self.urls[self.rank];
-        let name = &self.names[self.rank];
+        let name = &self.labels[self.rank];
         let mut failing_since: Option<Instant> = None;
         // Receipt handles of taken messages not yet deleted, and when the oldest came.
         let mut pending: Vec<String> = Vec::new();
@@ -203,7 +206,7 @@ impl Inner {
                     if since.elapsed() > RECEIVE_GRACE {
                         return self.peers.fail(Error::new(
                             ErrorKind::Transport,
-                            format!("sqs: cannot read queue {name} any more: {e}"),
+                            format!("sqs: cannot read {name} any more: {e}"),
                         ));
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -314,8 +317,8 @@ impl Inner {
         let n = self.rejected.fetch_add(1, Ordering::SeqCst) + 1;
         if n <= 10 || n.is_power_of_two() {
             tracing::warn!(
-                "sqs queue {}: dropped a message that is not this job's ({why}); {n} so far",
-                self.names[self.rank]
+                "sqs: {}: dropped a message that is not this job's ({why}); {n} so far",
+                self.labels[self.rank]
             );
         }
     }
@@ -350,7 +353,7 @@ impl Inner {
         let until = Instant::now() + CONTROL_TIMEOUT;
         let deleted = self
             .queues
-            .delete_queue(&self.urls[self.rank], &self.names[self.rank], until)
+            .delete_queue(&self.urls[self.rank], &self.labels[self.rank], until)
             .await;
         said.and(deleted)
     }

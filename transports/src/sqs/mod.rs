@@ -1,7 +1,8 @@
 //! Messages through Amazon SQS, for functions that can reach AWS but not each other.
 //!
-//! Every rank of a job owns one standard queue, `{prefix}-{job id}-{rank}`, which it creates
-//! as it joins; it finds the others' queues by name (retrying while peers create theirs)
+//! Every rank of a job owns one standard queue, `{prefix}-{job code}-{rank code}`, which it
+//! creates as it joins (both codes keyed under the job secret, so the name tells neither
+//! the job id nor the rank: [`queue_name`]); it finds the others' queues by name (retrying while peers create theirs)
 //! and deletes its own when it leaves. A send cuts the message into records (sealed with a
 //! MAC keyed by the job secret, see `crate::sealed`), encodes each in Z85 (base-85) as a
 //! message body of at most `max_message` bytes, and sends them with `SendMessageBatch`. A
@@ -12,7 +13,7 @@
 //! message number.
 //!
 //! With `fifo=true` the queues are FIFO queues (`….fifo`): each sender's records form one
-//! message group and carry a de-duplication id, so SQS itself drops copies of a record sent
+//! message group and carry a de-duplication id (both keyed hashes too), so SQS itself drops copies of a record sent
 //! again within five minutes; the receiver's checks stay, as a second line.
 //!
 //! - `spec.rs`: the `sqs://REGION/PREFIX?endpoint=URL&max_message=BYTES&fifo=true` spec.
@@ -34,4 +35,4 @@ pub use faults::SendFaults;
 pub use spec::{
     DEFAULT_MAX_MESSAGE, FIFO_SUFFIX, MAX_MAX_MESSAGE, MAX_PREFIX, MIN_MAX_MESSAGE, SqsSpec,
 };
-pub use transport::{SqsTransport, queue_name, static_config};
+pub use transport::{SqsTransport, queue_name, queue_prefix, static_config};

@@ -11,6 +11,7 @@ use aws_sdk_sqs::types::{
 use fccl_collectives::{Error, ErrorKind, Result, Usage};
 
 use super::records::Body;
+use crate::names::Names;
 use tokio::time::Instant;
 
 /// How long a message taken by a receive stays hidden from other receives: long enough
@@ -90,20 +91,20 @@ pub(crate) enum Failure {
 }
 
 impl Failure {
-    /// The fccl error of a failure on queue `name`.
-    pub(crate) fn into_error(self, name: &str) -> Error {
+    /// The fccl error of a failure on the queue `label` (`rank R's queue NAME`).
+    pub(crate) fn into_error(self, label: &str) -> Error {
         match self {
-            Failure::NoQueue => deleted(name),
+            Failure::NoQueue => deleted(label),
             Failure::Other(e) => e,
         }
     }
 }
 
-/// The error of a queue that is gone.
-pub(crate) fn deleted(name: &str) -> Error {
+/// The error of the queue `label` (`rank R's queue NAME`), which is gone.
+pub(crate) fn deleted(label: &str) -> Error {
     Error::new(
         ErrorKind::Transport,
-        format!("sqs queue {name} was deleted: this job's messages through it are lost"),
+        format!("sqs: {label} was deleted: this job's messages through it are lost"),
     )
 }
 
@@ -147,17 +148,20 @@ pub(crate) struct Queues {
     pub(crate) requests: Requests,
     /// The message group of this endpoint's sends, when the job's queues are FIFO queues.
     pub(crate) fifo_group: Option<String>,
+    /// The job's names, which hide the records' de-duplication ids on FIFO queues.
+    pub(crate) names: Names,
 }
 
 impl Queues {
-    /// Creates (or finds) queue `name` and returns its URL.
+    /// Creates (or finds) queue `name` (`label` in errors) and returns its URL.
     pub(crate) async fn create(
         &self,
         name: &str,
+        label: &str,
         max_message: usize,
         deadline: Instant,
     ) -> Result<String> {
-        let what = format!("cannot create queue {name}");
+        let what = format!("cannot create {label}");
         let mut request = self.client.create_queue().queue_name(name).attributes(
             QueueAttributeName::VisibilityTimeout,
             VISIBILITY_TIMEOUT_SECS.to_string(),
@@ -182,16 +186,21 @@ impl Queues {
             request.send().await.map_err(|e| failure(&what, e))
         })
         .await
-        .map_err(|f| f.into_error(name))?;
+        .map_err(|f| f.into_error(label))?;
         out.queue_url()
             .map(str::to_string)
             .ok_or_else(|| Error::new(ErrorKind::Transport, format!("sqs: {what}: no URL")))
     }
 
-    /// The URL of queue `name`, asking again until `deadline` while it does not exist yet
+    /// The URL of queue `name` (`label` in errors), asking again until `deadline` while it does not exist yet
     /// (its rank creates it as it joins).
-    pub(crate) async fn resolve(&self, name: &str, deadline: Instant) -> Result<String> {
-        let what = format!("cannot find queue {name}");
+    pub(crate) async fn resolve(
+        &self,
+        name: &str,
+        label: &str,
+        deadline: Instant,
+    ) -> Result<String> {
+        let what = format!("cannot find {label}");
         loop {
             self.requests.count(0);
             let asked = within(deadline, &what, async {
@@ -211,7 +220,7 @@ impl Queues {
                 Err(Failure::Other(e)) if e.kind() == ErrorKind::Timeout => {
                     return Err(Error::new(
                         ErrorKind::Timeout,
-                        format!("sqs queue {name} was not created within the set-up timeout"),
+                        format!("sqs: {label} was not created within the set-up timeout"),
                     ));
                 }
                 Err(Failure::Other(e)) => return Err(e),
@@ -219,7 +228,7 @@ impl Queues {
             if Instant::now() + Duration::from_millis(100) >= deadline {
                 return Err(Error::new(
                     ErrorKind::Timeout,
-                    format!("sqs queue {name} was not created within the set-up timeout"),
+                    format!("sqs: {label} was not created within the set-up timeout"),
                 ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -228,7 +237,8 @@ impl Queues {
 
     /// Sends `bodies` (at most 10) to the queue at `url` in one request; returns the
     /// indices of the bodies that SQS did not take. On FIFO queues each body goes in the
-    /// message group of this endpoint's rank, with its id for de-duplication.
+    /// message group of this endpoint's rank, with a keyed hash of its id for
+    /// de-duplication (unique per record, and saying nothing of ranks or numbers).
     pub(crate) async fn send_batch(
         &self,
         url: &str,
@@ -246,7 +256,7 @@ impl Queues {
                 let entry = match &self.fifo_group {
                     Some(group) => entry
                         .message_group_id(group)
-                        .message_deduplication_id(&b.id),
+                        .message_deduplication_id(self.names.part(b.id.as_bytes())),
                     None => entry,
                 };
                 entry.build().expect("id and body are set")
@@ -330,14 +340,14 @@ impl Queues {
         .map(|_| ())
     }
 
-    /// Deletes the queue at `url` (named `name`); a queue already gone is fine.
+    /// Deletes the queue at `url` (`label` in errors); a queue already gone is fine.
     pub(crate) async fn delete_queue(
         &self,
         url: &str,
-        name: &str,
+        label: &str,
         deadline: Instant,
     ) -> Result<()> {
-        let what = format!("cannot delete queue {name}");
+        let what = format!("cannot delete {label}");
         self.requests.count(0);
         let deleted = within(deadline, &what, async {
             self.client

@@ -13,9 +13,12 @@ pub const MIN_MAX_MESSAGE: usize = 1 << 10;
 /// 2025 (the newer SDKs document `SendMessage` bodies "up to 1 MiB or 1,048,576 bytes").
 pub const MAX_MAX_MESSAGE: usize = 1 << 20;
 
-/// The longest queue name prefix: a queue name is `{prefix}-{16 hex digits}-{rank}` and SQS
-/// allows 80 characters, so 52 leave room for ranks of up to 10 digits.
-pub const MAX_PREFIX: usize = 80 - 1 - 16 - 1 - 10;
+/// The hex digits of the job code in a queue name.
+pub(crate) const JOB_CODE_HEX: usize = 16;
+
+/// The longest queue name prefix: a queue name is `{prefix}-{job code}-{rank code}` (16 and
+/// 10 hex digits) and SQS allows 80 characters, so 52.
+pub const MAX_PREFIX: usize = 80 - 1 - JOB_CODE_HEX - 1 - 10;
 
 /// The suffix SQS requires of a FIFO queue's name, which counts towards its 80 characters.
 pub const FIFO_SUFFIX: &str = ".fifo";

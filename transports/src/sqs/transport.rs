@@ -16,7 +16,8 @@ use super::endpoint::Inner;
 use super::faults::SendFaults;
 use super::queues::{Queues, Requests};
 use super::records::{CONTEXT, Sealer, part_bytes};
-use super::spec::{FIFO_SUFFIX, SqsSpec};
+use super::spec::{FIFO_SUFFIX, JOB_CODE_HEX, SqsSpec};
+use crate::names::Names;
 use crate::peers::Peers;
 use crate::record::{Kind, reason_bytes};
 use crate::tcp::io_thread::IoThread;
@@ -48,12 +49,28 @@ pub fn static_config(access_key_id: &str, secret_access_key: &str) -> SdkConfig 
         .build()
 }
 
-/// The name of `rank`'s queue in `job`: `{prefix}-{first 16 hex digits of the job id}-{rank}`,
-/// and `.fifo` after it for FIFO queues.
+/// The name of `rank`'s queue in `job`: `{prefix}-{job code}-{rank code}`, and `.fifo`
+/// after it for FIFO queues. The job code (16 hex digits) is a keyed hash of the job id
+/// under the job secret and the rank code (10 hex digits) a keyed permutation of the rank
+/// (`crate::names`), so that whoever lists the account's queues learns neither the job id
+/// nor which queue is which rank's; every queue of a job starts with
+/// [`queue_prefix`]`(spec, job)`.
 pub fn queue_name(spec: &SqsSpec, job: &JobSpec, rank: Rank) -> String {
-    let id: String = job.id.0[..8].iter().map(|b| format!("{b:02x}")).collect();
+    name_of(spec, &Names::new(&job.secret, job.id), rank)
+}
+
+/// What the name of every queue of `job` starts with: `{prefix}-{job code}-`.
+pub fn queue_prefix(spec: &SqsSpec, job: &JobSpec) -> String {
+    prefix_of(spec, &Names::new(&job.secret, job.id))
+}
+
+fn prefix_of(spec: &SqsSpec, names: &Names) -> String {
+    format!("{}-{}-", spec.prefix, &names.job_part()[..JOB_CODE_HEX])
+}
+
+fn name_of(spec: &SqsSpec, names: &Names, rank: Rank) -> String {
     let fifo = if spec.fifo { FIFO_SUFFIX } else { "" };
-    format!("{}-{id}-{rank}{fifo}", spec.prefix)
+    format!("{}{}{fifo}", prefix_of(spec, names), names.rank_code(rank))
 }
 
 impl SqsTransport {
@@ -226,19 +243,27 @@ async fn setup(
     client: aws_sdk_sqs::Client,
 ) -> Result<Arc<Inner>> {
     let deadline = Instant::now() + job.setup_timeout;
+    let job_names = Names::new(&job.secret, job.id);
     let queues = Queues {
         client,
         requests: Requests::default(),
-        fifo_group: spec.fifo.then(|| format!("rank-{rank}")),
+        // The group (a sender's) is named like a queue, by its rank code.
+        fifo_group: spec.fifo.then(|| format!("g{}", job_names.rank_code(rank))),
+        names: job_names.clone(),
     };
-    let names: Vec<String> = (0..job.size).map(|r| queue_name(&spec, &job, r)).collect();
+    let names: Vec<String> = (0..job.size)
+        .map(|r| name_of(&spec, &job_names, r))
+        .collect();
+    let labels: Vec<String> = (0..job.size)
+        .map(|r| format!("rank {r}'s queue {}", names[r]))
+        .collect();
     let own = queues
-        .create(&names[rank], spec.max_message, deadline)
+        .create(&names[rank], &labels[rank], spec.max_message, deadline)
         .await?;
     let found = futures_util::future::join_all(
         (0..job.size)
             .filter(|&r| r != rank)
-            .map(|r| queues.resolve(&names[r], deadline)),
+            .map(|r| queues.resolve(&names[r], &labels[r], deadline)),
     )
     .await;
     let mut found = found.into_iter();
@@ -265,6 +290,7 @@ async fn setup(
         faults: OnceLock::new(),
         queues,
         names,
+        labels,
         urls,
         job,
         rank,
