@@ -1,5 +1,13 @@
 //! The tcp transport spec:
-//! `tcp://HOST:PORT[?mesh=full|lazy][&relay=on-failure|always][&fallback=SPEC]`.
+//! `tcp://HOST:PORT[?mesh=full|lazy][&relay=on-failure|always][&encrypt=on|off][&fallback=SPEC]`.
+//!
+//! `encrypt=on` seals every record between two ranks with AES-256-GCM under per-connection
+//! keys derived from the job secret (off by default; every rank of a job must use the same
+//! setting, and a pair whose ends differ fails to connect). It keeps payloads from anyone on
+//! the path between ranks, who can neither read nor change them unnoticed; what it does not
+//! hide is the job id, the ranks and the sizes and timing of records, and the registration
+//! with the rendezvous server (addresses, job id and rank, over plain TCP) is not encrypted.
+//! Nor does it cover relayed pairs, whose messages go through the fallback transport.
 //!
 //! `fallback=SPEC` comes last and takes the rest of the spec, options included.
 //!
@@ -43,6 +51,8 @@ pub struct TcpSpec {
     pub relay: Relay,
     /// The rendezvous operator token.
     pub token: Option<String>,
+    /// Whether records between ranks are encrypted (`encrypt=on`).
+    pub encrypt: bool,
 }
 
 /// The environment variable that carries the rendezvous operator token.
@@ -71,6 +81,7 @@ impl TcpSpec {
             fallback: None,
             relay: Relay::OnFailure,
             token: std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()),
+            encrypt: false,
         };
         // The fallback spec may have its own `&`-separated options: it takes the rest.
         let mut query = query.unwrap_or("");
@@ -88,6 +99,8 @@ impl TcpSpec {
                 "mesh=lazy" => parsed.mesh = Mesh::Lazy,
                 "relay=always" => parsed.relay = Relay::Always,
                 "relay=on-failure" => parsed.relay = Relay::OnFailure,
+                "encrypt=on" => parsed.encrypt = true,
+                "encrypt=off" => parsed.encrypt = false,
                 other => return Err(bad(format!("unknown option {other:?}"))),
             }
             query = rest;
@@ -123,6 +136,9 @@ mod tests {
         let s = TcpSpec::parse("tcp://h:1?mesh=full&fallback=redis://r:6379?x=1&y=2").unwrap();
         assert_eq!((s.mesh, s.relay), (Mesh::Full, Relay::OnFailure));
         assert_eq!(s.fallback.as_deref(), Some("redis://r:6379?x=1&y=2"));
+        assert!(!s.encrypt);
+        let s = TcpSpec::parse("tcp://h:1?encrypt=on&mesh=full").unwrap();
+        assert!(s.encrypt);
         let s = TcpSpec::parse("tcp://h:1?relay=always&fallback=local").unwrap();
         assert_eq!(
             (s.relay, s.fallback.as_deref()),
@@ -141,6 +157,7 @@ mod tests {
             "redis://h:1",
             "tcp://h:1?mesh=half",
             "tcp://h:1?relay=never",
+            "tcp://h:1?encrypt=yes",
             "tcp://h:1?fallback=",
         ] {
             let e = TcpSpec::parse(spec).unwrap_err();
