@@ -274,4 +274,36 @@ mod tests {
         let e = stranger.opener.open_head(&mut record[..SEALED_HEAD]);
         assert_eq!(e.unwrap_err().kind(), ErrorKind::Auth);
     }
+
+    /// The cost of sealing and opening, printed (not asserted):
+    /// `cargo nextest run -p fccl-transports --lib seal --run-ignored only --no-capture`.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn sealing_and_opening_throughput() {
+        let nonces = ([1; 16], [2; 16]);
+        let (mut zero, mut one) = (keys(0, 1, nonces), keys(1, 0, nonces));
+        for len in [64 << 10, 1 << 20, 16 << 20] {
+            let payload = vec![0x33u8; len];
+            let (mut sealing, mut opening) = (0.0, 0.0);
+            let rounds = (256 << 20) / len;
+            for _ in 0..rounds {
+                let started = std::time::Instant::now();
+                let sealed = zero.sealer.seal(&head(len), &payload, &[]).unwrap();
+                sealing += started.elapsed().as_secs_f64();
+                let mut record = sealed.to_vec();
+                let started = std::time::Instant::now();
+                one.opener.open_head(&mut record[..SEALED_HEAD]).unwrap();
+                one.opener
+                    .open_body(&mut record[SEALED_HEAD..], len)
+                    .unwrap();
+                opening += started.elapsed().as_secs_f64();
+            }
+            let gbs = |secs: f64| (rounds * len) as f64 / secs / 1e9;
+            println!(
+                "{len} B records: seal {:.2} GB/s, open {:.2} GB/s",
+                gbs(sealing),
+                gbs(opening)
+            );
+        }
+    }
 }
