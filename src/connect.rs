@@ -25,12 +25,13 @@ pub const SIZE_ENV: &str = "FCCL_SIZE";
 /// rank of the job, with the job's collective timeout.
 ///
 /// Transport specs:
-/// - `tcp://HOST:PORT[?mesh=full|lazy][&relay=always][&stall=2s][&fallback=STORE]`: direct
+/// - `tcp://HOST:PORT[?mesh=full|lazy][&relay=always][&stall=2s][&encrypt=on][&fallback=STORE]`: direct
 ///   TCP through the rendezvous server at `HOST:PORT`, whose operator token (if it wants
 ///   one) comes from `FCCL_RENDEZVOUS_TOKEN`; pairs that cannot punch through (or all
 ///   pairs, with `relay=always`) go through the fallback store (`redis://` or
 ///   `memcached://`); a connection that makes no progress for `stall` (10 s unless set)
-///   breaks, failing the receives that wait on it.
+///   breaks, failing the receives that wait on it; `encrypt=on` seals every record between
+///   ranks with AES-256-GCM.
 /// - `redis://HOST:PORT`: every message through a Redis server (one inbox list per rank).
 /// - `memcached://HOST:PORT[,HOST:PORT...]`: every message through memcached servers
 ///   (keys spread over them by hash; the receivers poll).

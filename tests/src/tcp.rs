@@ -46,6 +46,15 @@ pub fn endpoints(n: usize) -> Vec<Arc<dyn Transport>> {
         .collect()
 }
 
+/// `n` endpoints of a fresh job whose records are encrypted (`encrypt=on`), for the
+/// conformance suite.
+pub fn encrypted_endpoints(n: usize) -> Vec<Arc<dyn Transport>> {
+    join(&job(n, "?encrypt=on"))
+        .into_iter()
+        .map(|t| Arc::new(t.expect("every rank joins")) as Arc<dyn Transport>)
+        .collect()
+}
+
 /// `n` endpoints of a fresh job whose every pair is relayed (`relay=always`) through an
 /// in-process fallback: the conformance suite over the fallback seam.
 pub fn relayed_endpoints(n: usize) -> Vec<Arc<dyn Transport>> {

@@ -1,5 +1,5 @@
 //! The tcp transport's own behaviour on loopback: which pairs connect, strangers on a rank's
-//! port, peers that leave or abort, large messages and back-pressure.
+//! port, peers that leave or abort, large messages and back-pressure, encryption.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -88,8 +88,9 @@ fn strangers_on_a_ranks_port_are_refused_and_the_job_goes_on() {
             .await
             .unwrap();
         garbage.write_all(&[0xAB; 64]).await.unwrap();
-        let mut hello = b"FCHS\x01".to_vec();
+        let mut hello = b"FCHS\x02".to_vec();
         hello.extend_from_slice(&[7; 16 + 4 + 16]);
+        hello.push(0);
         let mut other_job = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .unwrap();
@@ -105,7 +106,7 @@ fn strangers_on_a_ranks_port_are_refused_and_the_job_goes_on() {
                 read.await.is_ok(),
                 "the rank did not close a stranger's connection"
             );
-            assert!(sink.len() <= 41, "a stranger got {} bytes", sink.len());
+            assert!(sink.len() <= 42, "a stranger got {} bytes", sink.len());
         }
         let (sent, got) = tokio::join!(
             ranks[1].send(0, tag(1), Bytes::from_static(b"still here")),
@@ -249,10 +250,12 @@ fn a_stranger_without_the_secret_can_neither_join_nor_inject() {
         let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", ranks[0].port()))
             .await
             .unwrap();
-        let mut hello = b"FCHS\x01".to_vec();
+        // Version 2: magic, version, job id, rank, nonce, flags (no encryption).
+        let mut hello = b"FCHS\x02".to_vec();
         hello.extend_from_slice(&job.id.0);
         hello.extend_from_slice(&1u32.to_le_bytes());
         hello.extend_from_slice(&[0x5c; 16]);
+        hello.push(0);
         conn.write_all(&hello).await.unwrap();
         let _ = conn.write_all(&[0xa5; 32]).await;
         let _ = conn.write_all(b"injected data").await;
@@ -274,4 +277,84 @@ fn a_stranger_without_the_secret_can_neither_join_nor_inject() {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     });
+}
+
+/// Rank `r`'s value at index `i`, different for every rank and index.
+fn value(r: usize, i: usize) -> u64 {
+    ((r as u64) << 40) ^ (i as u64).wrapping_mul(0x9E37_79B9)
+}
+
+#[test]
+fn an_encrypted_job_gives_exact_results_at_several_sizes() {
+    const P: usize = 3;
+    const SIZES: [usize; 4] = [1, 1000, 3 * 65_537, 1 << 20];
+    let endpoints: Vec<Arc<dyn Transport>> = joined(P, "?encrypt=on")
+        .into_iter()
+        .map(|t| Arc::new(t) as Arc<dyn Transport>)
+        .collect();
+    let results = local::run_on(endpoints, |mut comm| async move {
+        let r = comm.rank();
+        let mut out = Vec::new();
+        for n in SIZES {
+            let mut sum: Vec<u64> = (0..n).map(|i| value(r, i)).collect();
+            comm.all_reduce(&mut sum, ReduceOp::Sum).await.unwrap();
+            let send: Vec<u64> = (0..n * P).map(|i| value(r, i)).collect();
+            let mut all = vec![0; n * P];
+            comm.all_to_all(&send, &mut all).await.unwrap();
+            let mut root: Vec<u64> = match r {
+                1 => (0..n).map(|i| value(1, i)).collect(),
+                _ => vec![0; n],
+            };
+            comm.broadcast(&mut root, 1).await.unwrap();
+            out.push((sum, all, root));
+        }
+        out
+    });
+    for (r, per_size) in results.iter().enumerate() {
+        for (n, (sum, all, root)) in SIZES.into_iter().zip(per_size) {
+            let want: Vec<u64> = (0..n).map(|i| (0..P).map(|q| value(q, i)).sum()).collect();
+            assert!(*sum == want, "allreduce of {n} at rank {r}");
+            // Block q of rank r's result is block r of rank q's send buffer.
+            let want: Vec<u64> = (0..P)
+                .flat_map(|q| (0..n).map(move |j| value(q, r * n + j)))
+                .collect();
+            assert!(*all == want, "alltoall of {n} at rank {r}");
+            let want: Vec<u64> = (0..n).map(|i| value(1, i)).collect();
+            assert!(*root == want, "broadcast of {n} at rank {r}");
+        }
+    }
+}
+
+#[test]
+fn ranks_that_disagree_on_encryption_fail_to_connect_at_once_and_say_why() {
+    let mut job = job(2, "?mesh=full&encrypt=on");
+    job.setup_timeout = Duration::from_secs(30);
+    let on = TcpSpec::parse(&job.transport).unwrap();
+    let off = TcpSpec {
+        encrypt: false,
+        ..on.clone()
+    };
+    let started = std::time::Instant::now();
+    let (zero, one) = runtime().block_on(async {
+        tokio::join!(
+            TcpTransport::connect(&job, 0, &on),
+            TcpTransport::connect(&job, 1, &off)
+        )
+    });
+    // Far sooner than the set-up timeout, which a pair that kept retrying would reach.
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    for (e, peer) in [(zero.err().unwrap(), 1), (one.err().unwrap(), 0)] {
+        assert_eq!(e.kind(), ErrorKind::Mismatch, "{e}");
+        assert_eq!(e.peer(), Some(peer), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("encrypt=on") && text.contains("encrypt=off"),
+            "{text}"
+        );
+        assert!(text.contains("same spec"), "{text}");
+    }
 }

@@ -1,5 +1,7 @@
 //! One established connection to a peer: the write half (shared by the senders) and the
-//! reader task that demultiplexes arriving records into the mailbox.
+//! reader task that demultiplexes arriving records into the mailbox. With `encrypt=on`
+//! the writer seals every record and the reader opens it (`seal.rs`); a plain connection
+//! pays one check per record sent and per read of the socket for that.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -12,6 +14,7 @@ use std::io::Read;
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+use super::seal::{Keys, Opener, SEALED_HEAD, Sealer, sealed_body};
 use super::wire::{HEAD_LEN, Head, Kind, PADDING, padding};
 
 /// How many bytes from one peer may wait unclaimed before its reader stops reading (unless
@@ -31,11 +34,17 @@ pub(crate) struct Conn {
     /// The peer's address as this end's socket sees it.
     pub(crate) remote: Option<std::net::SocketAddr>,
     pub(crate) reader: Reader,
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    writer: tokio::sync::Mutex<Writer>,
     /// A send was abandoned midway: the stream is no longer at a record boundary.
     torn: AtomicBool,
     /// How long one record may take to leave.
     write_timeout: Duration,
+}
+
+/// The sending side: the socket's write half, and the sealer of an encrypted connection.
+struct Writer {
+    half: OwnedWriteHalf,
+    sealer: Option<Sealer>,
 }
 
 /// Marks the connection torn if dropped before [`TornGuard::done`].
@@ -56,17 +65,27 @@ impl Drop for TornGuard<'_> {
 }
 
 impl Conn {
+    /// A connection over the two halves of a proven stream; `keys` seal and open its
+    /// records if the job encrypts.
     pub(crate) fn new(
         peer: Rank,
         reader: OwnedReadHalf,
         writer: OwnedWriteHalf,
+        keys: Option<Keys>,
         write_timeout: Duration,
     ) -> Conn {
+        let (sealer, opener) = match keys {
+            Some(k) => (Some(k.sealer), Some(k.opener)),
+            None => (None, None),
+        };
         Conn {
             peer,
             remote: reader.peer_addr().ok(),
-            reader: Reader::new(peer, reader),
-            writer: tokio::sync::Mutex::new(writer),
+            reader: Reader::new(peer, reader, opener),
+            writer: tokio::sync::Mutex::new(Writer {
+                half: writer,
+                sealer,
+            }),
             torn: AtomicBool::new(false),
             write_timeout,
         }
@@ -79,7 +98,8 @@ impl Conn {
     }
 
     /// Writes one record whose payload is `first` followed by `rest`, both from where they
-    /// lie (one vectored write where the socket takes it all).
+    /// lie (one vectored write where the socket takes it all), or sealed into one buffer on
+    /// an encrypted connection.
     pub(crate) async fn send_parts(
         &self,
         kind: Kind,
@@ -101,10 +121,24 @@ impl Conn {
             .with_peer(self.peer));
         }
         let guard = TornGuard(&self.torn, true);
-        let pad = &PADDING[..padding(len)];
-        let mut record = head.chain(first).chain(rest).chain(pad);
-        let written = tokio::time::timeout(self.write_timeout, writer.write_all_buf(&mut record));
-        match written.await {
+        let Writer { half, sealer } = &mut *writer;
+        let written = match sealer {
+            None => {
+                let pad = &PADDING[..padding(len)];
+                let mut record = head.chain(first).chain(rest).chain(pad);
+                tokio::time::timeout(self.write_timeout, half.write_all_buf(&mut record)).await
+            }
+            Some(sealer) => {
+                let record = sealer
+                    .seal(&head, first, rest)
+                    .map_err(|e| e.with_peer(self.peer))?;
+                let written =
+                    tokio::time::timeout(self.write_timeout, half.write_all(record)).await;
+                sealer.release();
+                written
+            }
+        };
+        match written {
             Ok(Ok(())) => {
                 guard.done();
                 Ok(())
@@ -127,7 +161,7 @@ impl Conn {
 
     /// Closes the sending direction after the records already written.
     pub(crate) async fn shutdown(&self) {
-        let _ = self.writer.lock().await.shutdown().await;
+        let _ = self.writer.lock().await.half.shutdown().await;
     }
 }
 
@@ -158,6 +192,8 @@ pub(crate) struct Reader {
 struct ReadState {
     buf: BytesMut,
     ended: Option<Ended>,
+    /// Opens the records of an encrypted connection.
+    opener: Option<Opener>,
 }
 
 /// How a pump reads the socket.
@@ -183,13 +219,14 @@ pub(crate) enum Pumped {
 }
 
 impl Reader {
-    pub(crate) fn new(peer: Rank, half: OwnedReadHalf) -> Reader {
+    pub(crate) fn new(peer: Rank, half: OwnedReadHalf, opener: Option<Opener>) -> Reader {
         Reader {
             peer,
             half,
             state: std::sync::Mutex::new(ReadState {
                 buf: BytesMut::with_capacity(READ_BUF),
                 ended: None,
+                opener,
             }),
             spinners: std::sync::atomic::AtomicUsize::new(0),
             stood_aside: AtomicBool::new(false),
@@ -203,43 +240,33 @@ impl Reader {
         if let Some(ended) = &state.ended {
             return Pumped::Ended(ended.clone());
         }
-        let result = self.pump_locked(&mut state.buf, via, mailbox);
+        let ReadState { buf, opener, .. } = &mut *state;
+        let result = self.pump_locked(buf, opener.as_mut(), via, mailbox);
         if let Pumped::Ended(ended) = &result {
             state.ended = Some(ended.clone());
         }
         result
     }
 
-    fn pump_locked(&self, buf: &mut BytesMut, via: Via, mailbox: &Mailbox) -> Pumped {
+    fn pump_locked(
+        &self,
+        buf: &mut BytesMut,
+        mut opener: Option<&mut Opener>,
+        via: Via,
+        mailbox: &Mailbox,
+    ) -> Pumped {
         // A fast sender could keep the socket readable forever: a pump reads a bounded
         // amount, so the reader task gets back to its back-pressure check.
         let mut budget = PUMP_BUDGET;
         loop {
             // Deliver every whole record in the buffer; learn how much the next one needs.
-            let need = loop {
-                if buf.len() < HEAD_LEN {
-                    break HEAD_LEN;
-                }
-                let head = match Head::decode(&buf[..HEAD_LEN]) {
-                    Ok(h) => h,
-                    Err(e) => return Pumped::Ended(Ended::Broken(e.with_peer(self.peer))),
-                };
-                let len = head.len as usize;
-                let need = HEAD_LEN + len + padding(len);
-                if buf.len() < need {
-                    break need;
-                }
-                buf.advance(HEAD_LEN);
-                let payload = buf.split_to(len).freeze();
-                buf.advance(padding(len));
-                match head.kind {
-                    Kind::Data => mailbox.deliver(self.peer, head.tag, 0, payload),
-                    Kind::Abort => {
-                        let reason = String::from_utf8_lossy(&payload);
-                        mailbox.abort(head.tag.comm, self.peer, &reason);
-                    }
-                    Kind::Bye => return Pumped::Ended(Ended::Bye),
-                }
+            let delivered = match opener.as_deref_mut() {
+                None => self.deliver_plain(buf, mailbox),
+                Some(opener) => self.deliver_sealed(buf, opener, mailbox),
+            };
+            let need = match delivered {
+                Ok(need) => need,
+                Err(ended) => return Pumped::Ended(ended),
             };
             // The buffer grows only as bytes arrive (by at most GROWTH at a time), so a large
             // claimed length costs memory only once the peer really sends it.
@@ -271,6 +298,97 @@ impl Reader {
                 Err(e) => return self.broken(&format!("failed: {e}")),
             }
         }
+    }
+
+    /// Delivers every whole plain record at the start of `buf`; returns how many bytes the
+    /// buffer needs to hold the next one.
+    fn deliver_plain(
+        &self,
+        buf: &mut BytesMut,
+        mailbox: &Mailbox,
+    ) -> std::result::Result<usize, Ended> {
+        loop {
+            if buf.len() < HEAD_LEN {
+                return Ok(HEAD_LEN);
+            }
+            let head = Head::decode(&buf[..HEAD_LEN]).map_err(|e| self.malformed(e))?;
+            let len = head.len as usize;
+            let need = HEAD_LEN + len + padding(len);
+            if buf.len() < need {
+                return Ok(need);
+            }
+            buf.advance(HEAD_LEN);
+            let payload = buf.split_to(len).freeze();
+            buf.advance(padding(len));
+            self.hand_on(head, payload, mailbox)?;
+        }
+    }
+
+    /// Delivers every whole sealed record at the start of `buf`, each only once it has
+    /// opened; returns how many bytes the buffer needs to hold the next head or body. An
+    /// opened head leaves the buffer at once (the opener keeps it): its body then starts the
+    /// buffer, 16-byte aligned as the head was.
+    fn deliver_sealed(
+        &self,
+        buf: &mut BytesMut,
+        opener: &mut Opener,
+        mailbox: &Mailbox,
+    ) -> std::result::Result<usize, Ended> {
+        loop {
+            let head = match opener.head {
+                Some(head) => head,
+                None => {
+                    if buf.len() < SEALED_HEAD {
+                        return Ok(SEALED_HEAD);
+                    }
+                    let opened = opener.open_head(&mut buf[..SEALED_HEAD]);
+                    let head = opened.map_err(|e| self.malformed(e))?;
+                    buf.advance(SEALED_HEAD);
+                    *opener.head.insert(head)
+                }
+            };
+            let len = head.len as usize;
+            let need = sealed_body(len);
+            if buf.len() < need {
+                return Ok(need);
+            }
+            (opener.open_body(&mut buf[..need], len)).map_err(|e| self.malformed(e))?;
+            opener.head = None;
+            let payload = buf.split_to(len).freeze();
+            buf.advance(need - len);
+            self.hand_on(head, payload, mailbox)?;
+        }
+    }
+
+    /// Hands one record on: a data record to the mailbox, an abort to the receives of its
+    /// communicator; a goodbye ends the stream.
+    fn hand_on(
+        &self,
+        head: Head,
+        payload: Bytes,
+        mailbox: &Mailbox,
+    ) -> std::result::Result<(), Ended> {
+        match head.kind {
+            Kind::Data => mailbox.deliver(self.peer, head.tag, 0, payload),
+            Kind::Abort => {
+                let reason = String::from_utf8_lossy(&payload);
+                mailbox.abort(head.tag.comm, self.peer, &reason);
+            }
+            Kind::Bye => return Err(Ended::Bye),
+        }
+        Ok(())
+    }
+
+    /// The end of a stream that carried a malformed or forged record, naming the peer.
+    fn malformed(&self, e: Error) -> Ended {
+        let e = match e.kind() {
+            ErrorKind::Auth => Error::new(
+                ErrorKind::Auth,
+                format!("connection to rank {}: {}", self.peer, e.message()),
+            ),
+            _ => e,
+        };
+        Ended::Broken(e.with_peer(self.peer))
     }
 
     fn broken(&self, what: &str) -> Pumped {
@@ -340,17 +458,182 @@ mod tests {
     /// A reader on one end of a loopback connection, the other end to write to, and the
     /// reading end's write half (kept so that the socket stays open).
     async fn pair() -> (Reader, TcpStream, OwnedWriteHalf) {
+        pair_opening(None).await
+    }
+
+    /// [`pair`] with a reader that opens sealed records with `opener`.
+    async fn pair_opening(opener: Option<Opener>) -> (Reader, TcpStream, OwnedWriteHalf) {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (a, b) = tokio::join!(TcpStream::connect(l.local_addr().unwrap()), l.accept());
         let (read, write) = b.unwrap().0.into_split();
-        (Reader::new(1, read), a.unwrap(), write)
+        (Reader::new(1, read, opener), a.unwrap(), write)
     }
 
     async fn ended(reader: &Reader, mailbox: &Mailbox) -> String {
-        let run = tokio::time::timeout(Duration::from_secs(5), reader.run(mailbox));
-        match run.await.expect("the reader ends by itself") {
+        match ending(reader, mailbox).await {
             Ended::Bye => "bye".to_string(),
             Ended::Broken(e) => e.to_string(),
+        }
+    }
+
+    async fn ending(reader: &Reader, mailbox: &Mailbox) -> Ended {
+        let run = tokio::time::timeout(Duration::from_secs(5), reader.run(mailbox));
+        run.await.expect("the reader ends by itself")
+    }
+
+    /// The keys of rank 1 (the sender) and of rank 0 (the receiver) on one connection, the
+    /// same on every call.
+    fn keys() -> (Keys, Keys) {
+        use crate::tcp::seal::Agreed;
+        let (one, zero) = ((1, &[0x11; 16]), (0, &[0x22; 16]));
+        let derive = |me, peer| {
+            Keys::derive(&Agreed {
+                secret: &[7; 32],
+                job: &[8; 16],
+                me,
+                peer,
+            })
+        };
+        (derive(one, zero), derive(zero, one))
+    }
+
+    /// What a connection with `keys` (the sealing end's) puts on the wire for `records`,
+    /// read at the other end of a loopback connection.
+    async fn wire(keys: Option<Keys>, records: &[(Kind, Tag, &[u8])]) -> Vec<u8> {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (a, b) = tokio::join!(TcpStream::connect(l.local_addr().unwrap()), l.accept());
+        let (read, write) = a.unwrap().into_split();
+        let conn = Conn::new(0, read, write, keys, Duration::from_secs(5));
+        let mut far = b.unwrap().0;
+        let capture = async {
+            let mut bytes = Vec::new();
+            let read = tokio::io::AsyncReadExt::read_to_end(&mut far, &mut bytes);
+            tokio::time::timeout(Duration::from_secs(5), read)
+                .await
+                .expect("the sender closes")
+                .unwrap();
+            bytes
+        };
+        let send = async {
+            for &(kind, tag, body) in records {
+                let (first, rest) = body.split_at(body.len() / 2);
+                conn.send_parts(kind, tag, first, rest).await.unwrap();
+            }
+            conn.shutdown().await;
+        };
+        tokio::join!(capture, send).0
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[tokio::test]
+    async fn sealed_records_hide_their_payload_and_arrive_whole() {
+        let pattern = b"fccl plaintext pattern 0123456!";
+        let big: Vec<u8> = pattern.iter().copied().cycle().take(300_001).collect();
+        let records = [
+            (Kind::Data, tag(1), &b"hello"[..]),
+            (Kind::Data, tag(2), &big[..]),
+            (Kind::Abort, tag(0), &b"no more"[..]),
+            (Kind::Bye, tag(0), &[][..]),
+        ];
+        // The plain wire shows the pattern (so the capture sees payloads); the sealed one
+        // does not, and is exactly the sealed layout's size.
+        let plain = wire(None, &records).await;
+        assert!(contains(&plain, pattern) && contains(&plain, b"no more"));
+        let (sender, receiver) = keys();
+        let sealed = wire(Some(sender), &records).await;
+        assert!(!contains(&sealed, &pattern[..16]), "the payload shows");
+        assert!(!contains(&sealed, b"hello") && !contains(&sealed, b"no more"));
+        let expected: usize = records
+            .iter()
+            .map(|r| SEALED_HEAD + sealed_body(r.2.len()))
+            .sum();
+        assert_eq!(sealed.len(), expected);
+
+        // The receiving end opens them, in a few pieces, through the reader task.
+        let (reader, mut peer, _keep) = pair_opening(Some(receiver.opener)).await;
+        let mailbox = Mailbox::default();
+        let feed = async {
+            for piece in sealed.chunks(70_001) {
+                peer.write_all(piece).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        };
+        let (_, end) = tokio::join!(feed, ended(&reader, &mailbox));
+        assert_eq!(end, "bye");
+        assert_eq!(&mailbox.try_take(1, tag(1)).unwrap()[..], b"hello");
+        let got = mailbox.try_take(1, tag(2)).unwrap();
+        assert!(got == big, "the large payload changed on the way");
+        assert_eq!(
+            got.as_ptr() as usize % 16,
+            0,
+            "a payload is not 16-byte aligned"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_changed_or_replayed_record_ends_the_stream_with_auth_and_is_not_delivered() {
+        let body = vec![0x5a; 1000];
+        let records = [
+            (Kind::Data, tag(1), &b"first"[..]),
+            (Kind::Data, tag(2), &body[..]),
+            (Kind::Bye, tag(0), &[][..]),
+        ];
+        let sealed = wire(Some(keys().0), &records).await;
+        let second = SEALED_HEAD + sealed_body(5);
+        let bye = second + SEALED_HEAD + sealed_body(1000);
+        // The untouched stream, read by spinning receives' direct system calls.
+        let (reader, mut peer, _keep) = pair_opening(Some(keys().1.opener)).await;
+        peer.write_all(&sealed).await.unwrap();
+        let mailbox = Mailbox::default();
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while !matches!(
+            reader.pump(&mailbox, Via::Syscall),
+            Pumped::Ended(Ended::Bye)
+        ) {
+            assert!(std::time::Instant::now() < until, "the stream did not end");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(mailbox.try_take(1, tag(2)).unwrap().len(), 1000);
+
+        // One changed byte in the second record's head, head tag, payload, tag or padding,
+        // or in the goodbye; then the first record replayed in place of the second.
+        let payload = second + SEALED_HEAD;
+        let flips = [
+            second + 3,
+            second + 50,
+            payload + 10,
+            payload + 1000 + 5,
+            bye - 1,
+            bye + 7,
+        ];
+        let mut streams: Vec<(usize, Vec<u8>)> = flips
+            .iter()
+            .map(|&at| {
+                let mut s = sealed.clone();
+                s[at] ^= 0x01;
+                (at, s)
+            })
+            .collect();
+        let mut replayed = sealed[..second].repeat(2);
+        replayed.extend_from_slice(&sealed[second..]);
+        streams.push((usize::MAX, replayed));
+        for (at, stream) in streams {
+            let (reader, mut peer, _keep) = pair_opening(Some(keys().1.opener)).await;
+            peer.write_all(&stream).await.unwrap();
+            let mailbox = Mailbox::default();
+            let Ended::Broken(e) = ending(&reader, &mailbox).await else {
+                panic!("a stream changed at {at} ended with a goodbye");
+            };
+            assert_eq!(e.kind(), ErrorKind::Auth, "changed at {at}: {e}");
+            assert_eq!(e.peer(), Some(1), "{e}");
+            assert!(e.to_string().contains("rank 1"), "{e}");
+            assert_eq!(&mailbox.try_take(1, tag(1)).unwrap()[..], b"first");
+            let second_arrives = at == bye + 7;
+            let got = mailbox.try_take(1, tag(2));
+            assert_eq!(got.is_some(), second_arrives, "changed at {at}");
         }
     }
 

@@ -1,12 +1,18 @@
 //! The handshake that opens every connection between two ranks.
 //!
-//! 1. Each end sends a hello: magic `FCHS`, version, job id, its rank, a fresh 16-byte nonce.
+//! 1. Each end sends a hello: magic `FCHS`, version, job id, its rank, a fresh 16-byte nonce,
+//!    and a flags byte (bit 0: the end encrypts its records, `encrypt=on`).
 //! 2. Each end checks the other's hello (same job, a valid rank other than its own, the
 //!    rank it dialled if it dialled) and sends its proof,
-//!    `HMAC-SHA256(secret, "fccl tcp v1" | job | sender | receiver | sender nonce | receiver nonce)`.
+//!    `HMAC-SHA256(secret, "fccl tcp v2" | job | sender | receiver | sender nonce | receiver nonce
+//!    | sender flags | receiver flags)`.
 //! 3. Each end checks the other's proof in constant time. The proof covers the verifier's
 //!    fresh nonce, so a recorded handshake cannot be replayed, and the sender's rank, so one
-//!    end's proof cannot be reflected back as the other's. The secret never travels.
+//!    end's proof cannot be reflected back as the other's. The secret never travels. The
+//!    proof covers both ends' flags too, so nobody on the path can turn encryption off; two
+//!    proven ranks whose flags differ are refused with a `Mismatch` error (their specs
+//!    differ). With encryption on, both ends then derive the connection's record keys
+//!    (`seal.rs`).
 //! 4. The lower rank decides whether this connection is the pair's (one byte, 1 = keep,
 //!    0 = drop), and the higher rank confirms a kept one (one byte, 1 = yes): when both
 //!    ends dial, or a dial and an accept both succeed, the pair still ends with exactly
@@ -20,11 +26,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
+use super::seal::{Agreed, Keys};
+
 const MAGIC: &[u8; 4] = b"FCHS";
-const VERSION: u8 = 1;
-const HELLO_LEN: usize = 4 + 1 + 16 + 4 + 16;
+const VERSION: u8 = 2;
+const HELLO_LEN: usize = 4 + 1 + 16 + 4 + 16 + 1;
 const PROOF_LEN: usize = 32;
-const LABEL: &[u8] = b"fccl tcp v1";
+const LABEL: &[u8] = b"fccl tcp v2";
+/// The hello's flag of an end that encrypts its records.
+const ENCRYPT: u8 = 1;
 
 /// One end's hello.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +42,7 @@ struct Hello {
     job: [u8; 16],
     rank: u32,
     nonce: [u8; 16],
+    flags: u8,
 }
 
 impl Hello {
@@ -41,20 +52,26 @@ impl Hello {
         b[4] = VERSION;
         b[5..21].copy_from_slice(&self.job);
         b[21..25].copy_from_slice(&self.rank.to_le_bytes());
-        b[25..].copy_from_slice(&self.nonce);
+        b[25..41].copy_from_slice(&self.nonce);
+        b[41] = self.flags;
         b
     }
 
     fn decode(b: &[u8; HELLO_LEN]) -> Result<Hello> {
-        if &b[..4] != MAGIC || b[4] != VERSION {
-            return Err(auth("the peer does not speak fccl's tcp protocol v1"));
+        if &b[..4] != MAGIC || b[4] != VERSION || b[41] & !ENCRYPT != 0 {
+            return Err(auth("the peer does not speak fccl's tcp protocol v2"));
         }
         let mut job = [0; 16];
         job.copy_from_slice(&b[5..21]);
         let mut nonce = [0; 16];
-        nonce.copy_from_slice(&b[25..]);
+        nonce.copy_from_slice(&b[25..41]);
         let rank = u32::from_le_bytes([b[21], b[22], b[23], b[24]]);
-        Ok(Hello { job, rank, nonce })
+        Ok(Hello {
+            job,
+            rank,
+            nonce,
+            flags: b[41],
+        })
     }
 }
 
@@ -71,6 +88,7 @@ fn proof(job: &JobSpec, from: &Hello, to: &Hello) -> Hmac<Sha256> {
     mac.update(&to.rank.to_le_bytes());
     mac.update(&from.nonce);
     mac.update(&to.nonce);
+    mac.update(&[from.flags, to.flags]);
     mac
 }
 
@@ -87,13 +105,19 @@ pub(crate) enum Side {
 pub(crate) struct Proven {
     pub(crate) stream: TcpStream,
     pub(crate) peer: Rank,
+    /// The connection's record keys, if both ends encrypt.
+    pub(crate) keys: Option<Keys>,
 }
 
-/// Runs steps 1–3 on `stream` as rank `me` of `job`, by `deadline`.
+/// Runs steps 1–3 on `stream` as rank `me` of `job`, by `deadline`; `encrypt` is this end's
+/// `encrypt=` setting. A proven rank of the job whose setting differs is refused with a
+/// [`ErrorKind::Mismatch`] error naming it (and only then: a stranger's claims never make
+/// one), which connecting again cannot cure.
 pub(crate) async fn prove(
     mut stream: TcpStream,
     job: &JobSpec,
     me: Rank,
+    encrypt: bool,
     side: Side,
     deadline: Instant,
 ) -> Result<Proven> {
@@ -104,6 +128,7 @@ pub(crate) async fn prove(
             job: job.id.0,
             rank: me as u32,
             nonce,
+            flags: if encrypt { ENCRYPT } else { 0 },
         };
         stream.write_all(&mine.encode()).await?;
         let mut theirs = [0; HELLO_LEN];
@@ -144,7 +169,29 @@ pub(crate) async fn prove(
                 "the peer claiming rank {peer} could not prove it knows the job secret"
             ))
         })?;
-    Ok(Proven { stream, peer })
+    let theirs_encrypt = theirs.flags & ENCRYPT != 0;
+    if theirs_encrypt != encrypt {
+        let setting = |on: bool| if on { "encrypt=on" } else { "encrypt=off" };
+        return Err(Error::new(
+            ErrorKind::Mismatch,
+            format!(
+                "rank {peer} has {} in its tcp spec but rank {me} has {}: every rank of a job \
+                 must use the same spec",
+                setting(theirs_encrypt),
+                setting(encrypt)
+            ),
+        )
+        .with_peer(peer));
+    }
+    let keys = encrypt.then(|| {
+        Keys::derive(&Agreed {
+            secret: job.secret.bytes(),
+            job: &job.id.0,
+            me: (mine.rank, &mine.nonce),
+            peer: (theirs.rank, &theirs.nonce),
+        })
+    });
+    Ok(Proven { stream, peer, keys })
 }
 
 /// Step 4: tells the peer yes or no (the lower rank's decision, the higher rank's
@@ -192,6 +239,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::tcp::seal::SEALED_HEAD;
+    use crate::tcp::wire::{Head, Kind, control_tag};
+    use fccl_collectives::CommId;
     use tokio::net::TcpListener;
 
     async fn pair() -> (TcpStream, TcpStream) {
@@ -210,8 +260,8 @@ mod tests {
         let job = JobSpec::new(4, "tcp://h:1").unwrap();
         let (a, b) = pair().await;
         let (x, y) = tokio::join!(
-            prove(a, &job, 1, Side::Dialled(3), soon()),
-            prove(b, &job, 3, Side::Accepted, soon())
+            prove(a, &job, 1, false, Side::Dialled(3), soon()),
+            prove(b, &job, 3, false, Side::Accepted, soon())
         );
         assert_eq!(x.unwrap().peer, 3);
         assert_eq!(y.unwrap().peer, 1);
@@ -224,8 +274,8 @@ mod tests {
         stranger.secret = fccl_collectives::Secret::random();
         let (a, b) = pair().await;
         let (x, y) = tokio::join!(
-            prove(a, &job, 0, Side::Dialled(1), soon()),
-            prove(b, &stranger, 1, Side::Accepted, soon())
+            prove(a, &job, 0, false, Side::Dialled(1), soon()),
+            prove(b, &stranger, 1, false, Side::Accepted, soon())
         );
         let (x, y) = (x.err().unwrap(), y.err().unwrap());
         assert_eq!((x.kind(), y.kind()), (ErrorKind::Auth, ErrorKind::Auth));
@@ -234,17 +284,56 @@ mod tests {
         let other = JobSpec::new(4, "tcp://h:1").unwrap();
         let (a, b) = pair().await;
         let (x, _) = tokio::join!(
-            prove(a, &job, 0, Side::Dialled(1), soon()),
-            prove(b, &other, 1, Side::Accepted, soon())
+            prove(a, &job, 0, false, Side::Dialled(1), soon()),
+            prove(b, &other, 1, false, Side::Accepted, soon())
         );
         assert!(x.err().unwrap().to_string().contains("another job"));
 
         let (a, b) = pair().await;
         let (x, _) = tokio::join!(
-            prove(a, &job, 0, Side::Dialled(2), soon()),
-            prove(b, &job, 1, Side::Accepted, soon())
+            prove(a, &job, 0, false, Side::Dialled(2), soon()),
+            prove(b, &job, 1, false, Side::Accepted, soon())
         );
         assert!(x.err().unwrap().to_string().contains("rank 1 answered"));
+    }
+
+    #[tokio::test]
+    async fn encrypting_ends_share_keys_and_a_pair_that_disagrees_is_refused_by_both() {
+        let job = JobSpec::new(4, "tcp://h:1").unwrap();
+        let (a, b) = pair().await;
+        let (x, y) = tokio::join!(
+            prove(a, &job, 2, true, Side::Dialled(0), soon()),
+            prove(b, &job, 0, true, Side::Accepted, soon())
+        );
+        let (mut x, mut y) = (x.unwrap().keys.unwrap(), y.unwrap().keys.unwrap());
+        let head = Head::new(Kind::Bye, control_tag(CommId::WORLD), 0);
+        for _ in 0..2 {
+            let mut record = x.sealer.seal(&head.encode(), &[], &[]).unwrap().to_vec();
+            let opened = y.opener.open_head(&mut record[..SEALED_HEAD]);
+            assert_eq!(opened.unwrap(), head);
+            std::mem::swap(&mut x, &mut y);
+        }
+
+        for (on_a, on_b) in [(true, false), (false, true)] {
+            let (a, b) = pair().await;
+            let (x, y) = tokio::join!(
+                prove(a, &job, 2, on_a, Side::Dialled(0), soon()),
+                prove(b, &job, 0, on_b, Side::Accepted, soon())
+            );
+            for (e, peer) in [(x.err().unwrap(), 0), (y.err().unwrap(), 2)] {
+                assert_eq!(e.kind(), ErrorKind::Mismatch, "{e}");
+                assert_eq!(e.peer(), Some(peer), "{e}");
+                assert!(e.to_string().contains("encrypt=on"), "{e}");
+                assert!(e.to_string().contains("encrypt=off"), "{e}");
+            }
+        }
+        // A plain pair derives no keys.
+        let (a, b) = pair().await;
+        let (x, _) = tokio::join!(
+            prove(a, &job, 2, false, Side::Dialled(0), soon()),
+            prove(b, &job, 0, false, Side::Accepted, soon())
+        );
+        assert!(x.unwrap().keys.is_none());
     }
 
     #[tokio::test]
@@ -256,7 +345,11 @@ mod tests {
         let (c, d) = pair().await;
         let honest = tokio::spawn({
             let job = job.clone();
-            async move { prove(c, &job, 1, Side::Accepted, soon()).await.map(|_| ()) }
+            async move {
+                prove(c, &job, 1, false, Side::Accepted, soon())
+                    .await
+                    .map(|_| ())
+            }
         });
         // Relay rank 0's first connection to the honest rank 1, recording rank 1's bytes.
         let (mut d_read, mut d_write) = d.into_split();
@@ -273,7 +366,9 @@ mod tests {
             b.write_all(&from_one[HELLO_LEN..]).await.unwrap();
             from_one
         });
-        prove(a, &job, 0, Side::Dialled(1), soon()).await.unwrap();
+        prove(a, &job, 0, false, Side::Dialled(1), soon())
+            .await
+            .unwrap();
         honest.await.unwrap().unwrap();
         let recorded = recorder.await.unwrap();
         let (e, mut f) = pair().await;
@@ -282,7 +377,7 @@ mod tests {
             let mut sink = vec![0; HELLO_LEN + PROOF_LEN];
             let _ = f.read_exact(&mut sink).await;
         });
-        let err = prove(e, &job, 0, Side::Dialled(1), soon())
+        let err = prove(e, &job, 0, false, Side::Dialled(1), soon())
             .await
             .err()
             .unwrap();
@@ -295,14 +390,14 @@ mod tests {
         let job = JobSpec::new(2, "tcp://h:1").unwrap();
         let (a, mut b) = pair().await;
         b.write_all(&[0x47; HELLO_LEN]).await.unwrap();
-        let e = prove(a, &job, 0, Side::Accepted, soon())
+        let e = prove(a, &job, 0, false, Side::Accepted, soon())
             .await
             .err()
             .unwrap();
         assert!(e.to_string().contains("does not speak"), "{e}");
         let (a, _b) = pair().await;
         let quick = Instant::now() + Duration::from_millis(100);
-        let e = prove(a, &job, 0, Side::Accepted, quick)
+        let e = prove(a, &job, 0, false, Side::Accepted, quick)
             .await
             .err()
             .unwrap();

@@ -12,6 +12,7 @@
 //! - `punch.rs`: pairing two ranks — dials, the listener, the pair's state.
 //! - `handshake.rs`: both ends prove the job secret; the lower rank keeps one connection.
 //! - `wire.rs`, `conn.rs`: the records on a connection; the writer and the reader task.
+//! - `seal.rs`: the records' encryption, with `encrypt=on`.
 //! - `spin.rs`: a receive polls its peer's socket briefly before it parks.
 //! - `io_thread.rs`: the I/O thread of an endpoint that does not run on its caller's runtime.
 //! - `transport.rs`: [`TcpTransport`], the [`Transport`](fccl_collectives::Transport).
@@ -21,6 +22,7 @@ mod handshake;
 pub(crate) mod io_thread;
 mod punch;
 pub mod rendezvous;
+mod seal;
 mod spec;
 mod spin;
 mod transport;

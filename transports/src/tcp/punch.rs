@@ -244,8 +244,23 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>, listener: tokio::net::TcpList
 async fn offer(inner: &Arc<Inner>, stream: TcpStream, side: Side) -> Result<()> {
     tune(&stream, inner.spec.stall);
     let deadline = Instant::now() + HANDSHAKE_TIME;
-    let Proven { mut stream, peer } =
-        handshake::prove(stream, &inner.job, inner.rank, side, deadline).await?;
+    let encrypt = inner.spec.encrypt;
+    let proven = handshake::prove(stream, &inner.job, inner.rank, encrypt, side, deadline).await;
+    let Proven {
+        mut stream,
+        peer,
+        keys,
+    } = match proven {
+        Ok(proven) => proven,
+        Err(e) => {
+            // A rank of the job whose spec differs: no later attempt can do better, so the
+            // pair fails now rather than at its deadline.
+            if let (ErrorKind::Mismatch, Some(peer)) = (e.kind(), e.peer()) {
+                inner.slots[peer].settle(PairState::Failed(e.clone()));
+            }
+            return Err(e);
+        }
+    };
     let slot = &inner.slots[peer];
     let refused = |why: &str| Err(Error::new(ErrorKind::Transport, why.to_string()));
     if inner.rank < peer {
@@ -274,6 +289,6 @@ async fn offer(inner: &Arc<Inner>, stream: TcpStream, side: Side) -> Result<()> 
             return refused("the pair has settled without this connection");
         }
     }
-    inner.install(peer, stream);
+    inner.install(peer, stream, keys);
     Ok(())
 }

@@ -1,5 +1,13 @@
 //! The tcp transport spec:
-//! `tcp://HOST:PORT[?mesh=full|lazy][&relay=on-failure|always][&stall=DURATION][&fallback=SPEC]`.
+//! `tcp://HOST:PORT[?mesh=full|lazy][&relay=on-failure|always][&stall=DURATION][&encrypt=on|off][&fallback=SPEC]`.
+//!
+//! `encrypt=on` seals every record between two ranks with AES-256-GCM under per-connection
+//! keys derived from the job secret (off by default; every rank of a job must use the same
+//! setting, and a pair whose ends differ fails to connect). It keeps payloads from anyone on
+//! the path between ranks, who can neither read nor change them unnoticed; what it does not
+//! hide is the job id, the ranks and the sizes and timing of records, and the registration
+//! with the rendezvous server (addresses, job id and rank, over plain TCP) is not encrypted.
+//! Nor does it cover relayed pairs, whose messages go through the fallback transport.
 //!
 //! `fallback=SPEC` comes last and takes the rest of the spec, options included.
 //!
@@ -58,6 +66,8 @@ pub struct TcpSpec {
     pub token: Option<String>,
     /// How long a direct connection may make no progress before it counts as broken.
     pub stall: Duration,
+    /// Whether records between ranks are encrypted (`encrypt=on`).
+    pub encrypt: bool,
 }
 
 /// The environment variable that carries the rendezvous operator token.
@@ -87,6 +97,7 @@ impl TcpSpec {
             relay: Relay::OnFailure,
             token: std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()),
             stall: DEFAULT_STALL,
+            encrypt: false,
         };
         // The fallback spec may have its own `&`-separated options: it takes the rest.
         let mut query = query.unwrap_or("");
@@ -107,6 +118,8 @@ impl TcpSpec {
                 other if other.starts_with("stall=") => {
                     parsed.stall = parse_stall(&other["stall=".len()..]).map_err(bad)?;
                 }
+                "encrypt=on" => parsed.encrypt = true,
+                "encrypt=off" => parsed.encrypt = false,
                 other => return Err(bad(format!("unknown option {other:?}"))),
             }
             query = rest;
@@ -165,6 +178,9 @@ mod tests {
         let s = TcpSpec::parse("tcp://h:1?mesh=full&fallback=redis://r:6379?x=1&y=2").unwrap();
         assert_eq!((s.mesh, s.relay), (Mesh::Full, Relay::OnFailure));
         assert_eq!(s.fallback.as_deref(), Some("redis://r:6379?x=1&y=2"));
+        assert!(!s.encrypt);
+        let s = TcpSpec::parse("tcp://h:1?encrypt=on&mesh=full").unwrap();
+        assert!(s.encrypt);
         let s = TcpSpec::parse("tcp://h:1?relay=always&fallback=local").unwrap();
         assert_eq!(
             (s.relay, s.fallback.as_deref()),
@@ -192,6 +208,7 @@ mod tests {
             "redis://h:1",
             "tcp://h:1?mesh=half",
             "tcp://h:1?relay=never",
+            "tcp://h:1?encrypt=yes",
             "tcp://h:1?fallback=",
             "tcp://h:1?stall=",
             "tcp://h:1?stall=2",

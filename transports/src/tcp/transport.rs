@@ -29,6 +29,7 @@ use super::conn::{Conn, Ended};
 use super::io_thread::IoThread;
 use super::punch::{self, PairState, Slot};
 use super::rendezvous::{self, JobKey, PeerAddrs, Registration};
+use super::seal::Keys;
 use super::spec::{Mesh, Relay, TcpSpec};
 use super::spin;
 use super::wire::{Kind, control_tag};
@@ -434,10 +435,11 @@ impl Inner {
         }
     }
 
-    /// Makes `stream` the connection with `peer` and starts reading from it.
-    pub(crate) fn install(self: &Arc<Self>, peer: Rank, stream: TcpStream) {
+    /// Makes `stream` the connection with `peer` and starts reading from it; `keys` seal
+    /// and open its records if the job encrypts.
+    pub(crate) fn install(self: &Arc<Self>, peer: Rank, stream: TcpStream, keys: Option<Keys>) {
         let (reader, writer) = stream.into_split();
-        let conn = Arc::new(Conn::new(peer, reader, writer, self.job.timeout));
+        let conn = Arc::new(Conn::new(peer, reader, writer, keys, self.job.timeout));
         {
             let mut state = self.slots[peer].lock();
             *state = PairState::Ready(Arc::clone(&conn));
