@@ -2,10 +2,9 @@
 //! logging, and out of every process's command line while the job runs.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{Running, collect, fccl, moto_server};
+use crate::support::{Running, fccl, moto_server, spawn_collecting};
 
 /// The command lines of `root` and every process below it, by pid.
 fn command_lines(root: u32) -> BTreeMap<u32, String> {
@@ -89,20 +88,16 @@ fn the_secret_is_in_no_trace_log_over_sqs() {
 /// secret is in none of them nor in the output, and returns standard error.
 fn secret_stays_hidden(args: &[&str], env: &[(&str, &str)]) -> String {
     let fccl_path = env!("CARGO_BIN_EXE_fccl");
-    let mut child = fccl()
-        .env("FCCL_LOG", "trace")
-        .envs(env.iter().copied())
-        .args(["run", "-n", "2"])
-        .args(args)
-        .args(["--", "sh", "-c"])
-        .arg("\"$0\" bench allreduce --sizes 1K:64K --iters 20 && sleep 1")
-        .arg(fccl_path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("fccl starts");
-    let stdout = collect(child.stdout.take().expect("piped"));
-    let stderr = collect(child.stderr.take().expect("piped"));
+    let (child, stdout, stderr) = spawn_collecting(
+        fccl()
+            .env("FCCL_LOG", "trace")
+            .envs(env.iter().copied())
+            .args(["run", "-n", "2"])
+            .args(args)
+            .args(["--", "sh", "-c"])
+            .arg("\"$0\" bench allreduce --sizes 1K:64K --iters 20 && sleep 1")
+            .arg(fccl_path),
+    );
     let launcher = child.id();
     let mut child = Running(child);
     let mut seen: BTreeMap<u32, Vec<String>> = BTreeMap::new();

@@ -39,10 +39,10 @@ pub(crate) struct Finished {
     pub(crate) elapsed: Duration,
 }
 
-/// Runs `command` to its end; past `limit` it is stopped (SIGTERM, then SIGKILL) and the
-/// test fails.
-pub(crate) fn run(command: &mut Command, limit: Duration) -> Finished {
-    let start = Instant::now();
+/// Starts `command` with its stdout and stderr piped, each read to its end by a thread.
+pub(crate) fn spawn_collecting(
+    command: &mut Command,
+) -> (Child, JoinHandle<String>, JoinHandle<String>) {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -50,6 +50,14 @@ pub(crate) fn run(command: &mut Command, limit: Duration) -> Finished {
         .expect("fccl starts");
     let stdout = collect(child.stdout.take().expect("piped"));
     let stderr = collect(child.stderr.take().expect("piped"));
+    (child, stdout, stderr)
+}
+
+/// Runs `command` to its end; past `limit` it is stopped (SIGTERM, then SIGKILL) and the
+/// test fails.
+pub(crate) fn run(command: &mut Command, limit: Duration) -> Finished {
+    let start = Instant::now();
+    let (mut child, stdout, stderr) = spawn_collecting(command);
     let status = wait(&mut child, limit);
     let stdout = stdout.join().expect("reader");
     let stderr = stderr.join().expect("reader");

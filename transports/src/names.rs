@@ -160,3 +160,33 @@ mod tests {
         assert_eq!(names.rank_code(usize::pow(2, 20) - 1).len(), 10);
     }
 }
+
+/// The key names of one job on a store (memcached, Redis): `fccl:{job part}:{name part}`.
+#[derive(Clone, Debug)]
+pub(crate) struct StoreKeys {
+    names: Names,
+    /// `fccl:{job part}:`.
+    prefix: String,
+}
+
+impl StoreKeys {
+    /// The store keys of `job`, whose secret is `secret`.
+    pub(crate) fn new(secret: &Secret, job: JobId) -> StoreKeys {
+        let names = Names::new(secret, job);
+        let prefix = format!("fccl:{}:", names.job_part());
+        StoreKeys { names, prefix }
+    }
+
+    /// The key of the logical name `logical`.
+    pub(crate) fn key(&self, logical: std::fmt::Arguments<'_>) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + PART_HEX);
+        key.push_str(&self.prefix);
+        key.push_str(&self.names.part(logical.to_string().as_bytes()));
+        key
+    }
+
+    /// What every key of this job starts with.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+}

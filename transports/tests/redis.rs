@@ -238,12 +238,7 @@ async fn records_from_outside_the_job_are_dropped_and_the_job_goes_on() {
         .unwrap();
     // A process that knows the job id but not the secret: its keys are not the job's, so
     // what it sends as rank 0 never reaches rank 1's inbox.
-    let mut stranger_job = job.clone();
-    stranger_job.secret = Secret::random();
-    let spec = RedisSpec::parse(&job.transport).unwrap();
-    let stranger = RedisTransport::connect(&stranger_job, 0, &spec)
-        .await
-        .unwrap();
+    let stranger = stranger(&job, 0).await;
     stranger
         .send(1, tag(5), Bytes::from_static(b"evil!"))
         .await
@@ -589,12 +584,7 @@ async fn an_object_from_outside_the_job_is_refused() {
     };
     let job = JobSpec::new(2, server.url()).unwrap();
     let ranks = join(&job).await;
-    let mut stranger_job = job.clone();
-    stranger_job.secret = Secret::random();
-    let spec = RedisSpec::parse(&job.transport).unwrap();
-    let stranger = RedisTransport::connect(&stranger_job, 0, &spec)
-        .await
-        .unwrap();
+    let stranger = stranger(&job, 0).await;
     let shared = stranger.shared().unwrap();
     shared
         .put(obj_tag(1), Bytes::from_static(b"evil"))
@@ -986,12 +976,7 @@ async fn a_stranger_joining_as_a_rank_reads_none_of_its_messages() {
     };
     let job = JobSpec::new(2, server.url()).unwrap();
     let ranks = join(&job).await;
-    let mut stranger_job = job.clone();
-    stranger_job.secret = Secret::random();
-    let spec = RedisSpec::parse(&job.transport).unwrap();
-    let stranger = RedisTransport::connect(&stranger_job, 1, &spec)
-        .await
-        .unwrap();
+    let stranger = stranger(&job, 1).await;
     assert_ne!(stranger.key_prefix(), ranks[0].key_prefix());
     ranks[0]
         .send(1, tag(1), Bytes::from_static(b"for rank 1"))
@@ -1007,4 +992,15 @@ async fn a_stranger_joining_as_a_rank_reads_none_of_its_messages() {
     assert_eq!(&got[..], b"for rank 1");
     let _ = tokio::time::timeout(Duration::from_secs(5), stranger.close()).await;
     close_all(&ranks).await;
+}
+
+/// An endpoint of `job` as `rank`, joined by a process that has the job id but another
+/// secret.
+async fn stranger(job: &JobSpec, rank: usize) -> RedisTransport {
+    let mut stranger_job = job.clone();
+    stranger_job.secret = Secret::random();
+    let spec = RedisSpec::parse(&job.transport).unwrap();
+    RedisTransport::connect(&stranger_job, rank, &spec)
+        .await
+        .unwrap()
 }

@@ -35,7 +35,7 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{BoxFuture, LinkProfile, SharedObjects, Transport, Usage, joined};
+use super::{BoxFuture, LinkProfile, SharedObjects, Transport, Usage};
 use crate::error::{Error, ErrorKind, Result};
 use crate::frame::{CommId, Tag};
 use crate::types::Rank;
@@ -369,16 +369,6 @@ impl Transport for FaultyTransport {
             }
             self.send_after(to, tag, msg, delays.0).await
         })
-    }
-
-    fn send_parts<'a>(
-        &'a self,
-        to: Rank,
-        tag: Tag,
-        head: Bytes,
-        body: &'a [u8],
-    ) -> BoxFuture<'a, Result<()>> {
-        self.send(to, tag, joined(&head, body))
     }
 
     fn recv(&self, from: Rank, tag: Tag, deadline: Instant) -> BoxFuture<'_, Result<Bytes>> {

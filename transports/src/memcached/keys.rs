@@ -7,7 +7,7 @@
 
 use fccl_collectives::{JobId, Rank, Secret, Tag};
 
-use crate::names::Names;
+use crate::names::StoreKeys;
 
 /// The longest key memcached accepts.
 #[cfg(test)]
@@ -15,26 +15,17 @@ pub(crate) const MAX_KEY: usize = 250;
 
 /// The key names of one job.
 #[derive(Clone, Debug)]
-pub(crate) struct Keys {
-    names: Names,
-    /// `fccl:{job part}:`.
-    prefix: String,
-}
+pub(crate) struct Keys(StoreKeys);
 
 impl Keys {
     /// The keys of `job`, whose secret is `secret`.
     pub(crate) fn new(secret: &Secret, job: JobId) -> Keys {
-        let names = Names::new(secret, job);
-        let prefix = format!("fccl:{}:", names.job_part());
-        Keys { names, prefix }
+        Keys(StoreKeys::new(secret, job))
     }
 
     /// The key of the logical name `logical`.
     fn key(&self, logical: std::fmt::Arguments<'_>) -> String {
-        let mut key = String::with_capacity(self.prefix.len() + crate::names::PART_HEX);
-        key.push_str(&self.prefix);
-        key.push_str(&self.names.part(logical.to_string().as_bytes()));
-        key
+        self.0.key(logical)
     }
 
     /// Part `part` of message number `seq` from `from` to `to`.
@@ -64,7 +55,7 @@ impl Keys {
 
     /// What every key of this job starts with.
     pub(crate) fn prefix(&self) -> &str {
-        &self.prefix
+        self.0.prefix()
     }
 }
 

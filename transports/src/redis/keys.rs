@@ -7,35 +7,26 @@
 
 use fccl_collectives::{JobId, Rank, Secret, Tag};
 
-use crate::names::Names;
+use crate::names::StoreKeys;
 
 /// The key names of one job.
 #[derive(Clone, Debug)]
-pub(crate) struct Keys {
-    names: Names,
-    /// `fccl:{job part}:`.
-    prefix: String,
-}
+pub(crate) struct Keys(StoreKeys);
 
 impl Keys {
     /// The keys of `job`, whose secret is `secret`.
     pub(crate) fn new(secret: &Secret, job: JobId) -> Keys {
-        let names = Names::new(secret, job);
-        let prefix = format!("fccl:{}:", names.job_part());
-        Keys { names, prefix }
+        Keys(StoreKeys::new(secret, job))
     }
 
     /// The key of the logical name `logical`.
     fn key(&self, logical: std::fmt::Arguments<'_>) -> String {
-        let mut key = String::with_capacity(self.prefix.len() + crate::names::PART_HEX);
-        key.push_str(&self.prefix);
-        key.push_str(&self.names.part(logical.to_string().as_bytes()));
-        key
+        self.0.key(logical)
     }
 
     /// What every key of this job starts with.
     pub(crate) fn prefix(&self) -> &str {
-        &self.prefix
+        self.0.prefix()
     }
 
     /// The list that carries every record sent to `rank`.
