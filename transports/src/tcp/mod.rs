@@ -28,6 +28,6 @@ mod spin;
 mod transport;
 mod wire;
 
-pub use spec::{DEFAULT_STALL, Mesh, Relay, TOKEN_ENV, TcpSpec};
+pub use spec::{Congestion, DEFAULT_STALL, Mesh, PREFERRED_CONGESTION, Relay, TOKEN_ENV, TcpSpec};
 pub use spin::SPIN_ENV;
 pub use transport::TcpTransport;

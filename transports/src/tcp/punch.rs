@@ -25,6 +25,7 @@ use tokio::time::{Instant, sleep, timeout_at};
 
 use super::conn::Conn;
 use super::handshake::{self, Proven, Side};
+use super::spec::{Congestion, TcpSpec};
 use super::transport::Inner;
 
 /// How long one handshake may take.
@@ -111,12 +112,14 @@ pub(crate) fn port_socket(local: SocketAddr) -> Result<TcpSocket> {
     Ok(socket)
 }
 
-/// Settings every data connection gets: no Nagle delay, and a connection that makes no
-/// progress for `stall` breaks (its reads and writes fail with "timed out"): sent data
-/// unacknowledged that long (`TCP_USER_TIMEOUT`), or, while nothing is sent, keepalive
-/// probes from half of `stall` on, one a second, that the peer stops answering.
-fn tune(stream: &TcpStream, stall: Duration) {
+/// Settings every data connection gets: no Nagle delay; the spec's congestion control
+/// (checked at setup, so a failure here only leaves the host's default); and a connection
+/// that makes no progress for `stall` breaks (its reads and writes fail with "timed out"):
+/// sent data unacknowledged that long (`TCP_USER_TIMEOUT`), or, while nothing is sent,
+/// keepalive probes from half of `stall` on, one a second, that the peer stops answering.
+fn tune(stream: &TcpStream, spec: &TcpSpec) {
     let _ = stream.set_nodelay(true);
+    let stall = spec.stall;
     let idle = (stall / 2).max(Duration::from_secs(1));
     let keepalive = TcpKeepalive::new()
         .with_time(idle)
@@ -125,6 +128,24 @@ fn tune(stream: &TcpStream, stall: Duration) {
     let socket = SockRef::from(stream);
     let _ = socket.set_tcp_keepalive(&keepalive);
     let _ = socket.set_tcp_user_timeout(Some(stall));
+    if let Some(name) = spec.congestion.name() {
+        let _ = socket.set_tcp_congestion(name.as_bytes());
+    }
+}
+
+/// Checks on `socket` that this host lets the process choose the congestion control that
+/// `cc=` names; the default's and `cc=system` always pass.
+pub(crate) fn check_congestion(socket: SockRef<'_>, spec: &TcpSpec) -> Result<()> {
+    let Congestion::Named(name) = &spec.congestion else {
+        return Ok(());
+    };
+    socket.set_tcp_congestion(name.as_bytes()).map_err(|e| {
+        let allowed = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_allowed_congestion_control")
+            .map_or_else(|_| "unknown".to_string(), |a| a.trim().to_string());
+        Error::invalid(format!(
+            "tcp spec cc={name}: this host does not let a process use it ({e}); allowed here: {allowed}"
+        ))
+    })
 }
 
 /// Connects this rank with `peer` by `deadline`, or marks the pair failed, naming why.
@@ -242,7 +263,7 @@ pub(crate) async fn accept_loop(inner: Arc<Inner>, listener: tokio::net::TcpList
 
 /// Runs the handshake on a new connection and, if it is the pair's, installs it.
 async fn offer(inner: &Arc<Inner>, stream: TcpStream, side: Side) -> Result<()> {
-    tune(&stream, inner.spec.stall);
+    tune(&stream, &inner.spec);
     let deadline = Instant::now() + HANDSHAKE_TIME;
     let encrypt = inner.spec.encrypt;
     let proven = handshake::prove(stream, &inner.job, inner.rank, encrypt, side, deadline).await;
@@ -291,4 +312,55 @@ async fn offer(inner: &Arc<Inner>, stream: TcpStream, side: Side) -> Result<()> 
     }
     inner.install(peer, stream, keys);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::spec::PREFERRED_CONGESTION;
+
+    /// A connected loopback stream, with its listener and peer kept open.
+    async fn stream() -> (TcpStream, TcpStream) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (a, b) = tokio::join!(TcpStream::connect(l.local_addr().unwrap()), l.accept());
+        (a.unwrap(), b.unwrap().0)
+    }
+
+    fn spec(cc: &str) -> TcpSpec {
+        TcpSpec::parse(&format!("tcp://127.0.0.1:1{cc}")).unwrap()
+    }
+
+    fn congestion(s: &TcpStream) -> String {
+        let name = SockRef::from(s).tcp_congestion().unwrap();
+        String::from_utf8_lossy(&name)
+            .trim_end_matches('\0')
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn data_connections_get_the_specs_congestion_control() {
+        let (a, _b) = stream().await;
+        let system = congestion(&a);
+        tune(&a, &spec(""));
+        assert_eq!(congestion(&a), PREFERRED_CONGESTION);
+        tune(&a, &spec("?cc=reno"));
+        assert_eq!(congestion(&a), "reno");
+        let (c, _d) = stream().await;
+        tune(&c, &spec("?cc=system"));
+        assert_eq!(congestion(&c), system);
+    }
+
+    #[tokio::test]
+    async fn a_congestion_control_the_host_lacks_is_refused_by_name() {
+        let (a, _b) = stream().await;
+        check_congestion(SockRef::from(&a), &spec("")).unwrap();
+        check_congestion(SockRef::from(&a), &spec("?cc=reno")).unwrap();
+        let e = check_congestion(SockRef::from(&a), &spec("?cc=no_such_cc")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.to_string().contains("cc=no_such_cc"), "{e}");
+        assert!(
+            e.to_string().contains("reno"),
+            "the allowed ones are listed: {e}"
+        );
+    }
 }

@@ -1,5 +1,5 @@
 //! The tcp transport spec:
-//! `tcp://HOST:PORT[?mesh=full|lazy][&relay=on-failure|always][&stall=DURATION][&encrypt=on|off][&fallback=SPEC]`.
+//! `tcp://HOST:PORT[?mesh=full|lazy][&relay=on-failure|always][&stall=DURATION][&encrypt=on|off][&cc=NAME|system][&fallback=SPEC]`.
 //!
 //! `encrypt=on` seals every record between two ranks with AES-256-GCM under per-connection
 //! keys derived from the job secret (off by default; every rank of a job must use the same
@@ -16,6 +16,13 @@
 //! peer's kernel has not acknowledged for that long (`TCP_USER_TIMEOUT`), or an idle peer
 //! that stops answering keepalive probes. Receives from a broken connection fail at once,
 //! whatever their own deadline.
+//!
+//! `cc=NAME` is the TCP congestion control of the data connections. By default they use
+//! `cubic` where the host allows it (Linux's own default), whatever the host's default is:
+//! on a host whose default is `bbr`, its pacing left a rank's 1 MiB messages waiting in about
+//! half of all runs here (benches/README.md). `cc=system` keeps the host's default; any other
+//! name (`bbr`, `reno`, ...) must be one the host allows a process to choose
+//! (`/proc/sys/net/ipv4/tcp_allowed_congestion_control`), or connecting fails.
 //!
 //! `HOST:PORT` is the rendezvous server. The operator token, if the server wants one, comes
 //! from the `FCCL_RENDEZVOUS_TOKEN` environment variable rather than the spec, so that it
@@ -51,6 +58,48 @@ pub enum Relay {
     Always,
 }
 
+/// The congestion control of the data connections (`cc=`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Congestion {
+    /// [`PREFERRED_CONGESTION`] where the host allows it, else the host's default.
+    #[default]
+    Preferred,
+    /// The host's default (`cc=system`).
+    System,
+    /// This algorithm, which the host must allow (`cc=NAME`).
+    Named(String),
+}
+
+/// The congestion control data connections use unless the spec says otherwise.
+pub const PREFERRED_CONGESTION: &str = "cubic";
+
+impl Congestion {
+    /// The algorithm to ask the kernel for, if any.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Congestion::Preferred => Some(PREFERRED_CONGESTION),
+            Congestion::System => None,
+            Congestion::Named(name) => Some(name),
+        }
+    }
+
+    /// Parses `cc=`'s value: `system`, or a kernel algorithm's name (at most 15 lower-case
+    /// letters, digits or underscores).
+    fn parse(value: &str) -> std::result::Result<Congestion, String> {
+        let name_ok = (1..16).contains(&value.len())
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        match value {
+            "system" => Ok(Congestion::System),
+            _ if name_ok => Ok(Congestion::Named(value.to_string())),
+            _ => Err(format!(
+                "cc={value} is not `system` or a congestion control name such as cubic or bbr"
+            )),
+        }
+    }
+}
+
 /// A parsed `tcp://` spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TcpSpec {
@@ -68,6 +117,8 @@ pub struct TcpSpec {
     pub stall: Duration,
     /// Whether records between ranks are encrypted (`encrypt=on`).
     pub encrypt: bool,
+    /// The congestion control of the data connections (`cc=`).
+    pub congestion: Congestion,
 }
 
 /// The environment variable that carries the rendezvous operator token.
@@ -98,6 +149,7 @@ impl TcpSpec {
             token: std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()),
             stall: DEFAULT_STALL,
             encrypt: false,
+            congestion: Congestion::Preferred,
         };
         // The fallback spec may have its own `&`-separated options: it takes the rest.
         let mut query = query.unwrap_or("");
@@ -120,6 +172,9 @@ impl TcpSpec {
                 }
                 "encrypt=on" => parsed.encrypt = true,
                 "encrypt=off" => parsed.encrypt = false,
+                other if other.starts_with("cc=") => {
+                    parsed.congestion = Congestion::parse(&other["cc=".len()..]).map_err(bad)?;
+                }
                 other => return Err(bad(format!("unknown option {other:?}"))),
             }
             query = rest;
@@ -198,6 +253,17 @@ mod tests {
     }
 
     #[test]
+    fn cc_names_an_algorithm_or_the_system_default() {
+        let s = TcpSpec::parse("tcp://h:1").unwrap();
+        assert_eq!(s.congestion, Congestion::Preferred);
+        assert_eq!(s.congestion.name(), Some(PREFERRED_CONGESTION));
+        let s = TcpSpec::parse("tcp://h:1?cc=system&mesh=full").unwrap();
+        assert_eq!((s.congestion.name(), s.mesh), (None, Mesh::Full));
+        let s = TcpSpec::parse("tcp://h:1?cc=bbr").unwrap();
+        assert_eq!(s.congestion, Congestion::Named("bbr".into()));
+    }
+
+    #[test]
     fn refuses_bad_specs() {
         for spec in [
             "tcp",
@@ -216,6 +282,10 @@ mod tests {
             "tcp://h:1?stall=500ms",
             "tcp://h:1?stall=1h",
             "tcp://h:1?stall=601s",
+            "tcp://h:1?cc=",
+            "tcp://h:1?cc=BBR",
+            "tcp://h:1?cc=a/b",
+            "tcp://h:1?cc=sixteen_letters_",
         ] {
             let e = TcpSpec::parse(spec).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{spec}");

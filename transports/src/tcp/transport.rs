@@ -259,6 +259,7 @@ async fn setup(
     let listener = punch::port_socket(SocketAddr::new(wildcard, 0))?
         .listen(1024)
         .map_err(|e| Error::new(ErrorKind::Transport, format!("cannot listen: {e}")))?;
+    punch::check_congestion(socket2::SockRef::from(&listener), &spec)?;
     let port_addr = listener
         .local_addr()
         .map_err(|e| Error::new(ErrorKind::Transport, format!("cannot listen: {e}")))?;
