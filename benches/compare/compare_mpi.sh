@@ -76,21 +76,31 @@ results=$out/results.jsonl
 : >"$results"
 
 # Loopback's single-stream TCP bandwidth in this run: an iperf3 server on a free loopback
-# port for one test, a 5-second client against it.
-iperf_gbps=""
-if command -v iperf3 >/dev/null 2>&1; then
+# port for one test, a 5-second client against it; once with the host's congestion control
+# (what Open MPI's sockets use) and once with cubic (what fccl's data connections use).
+iperf_stream() {
+    local name=$1 port server gbps=""
+    shift
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     iperf3 --server --one-off --bind 127.0.0.1 --port "$port" >/dev/null 2>&1 &
     server=$!
     sleep 0.5
-    if iperf3 --client 127.0.0.1 --port "$port" --time 5 --json >"$out/iperf3.json" 2>/dev/null; then
-        iperf_gbps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 8e9)' "$out/iperf3.json")
-        echo "== loopback TCP, one stream (iperf3): $iperf_gbps GB/s" >&2
+    if iperf3 --client 127.0.0.1 --port "$port" --time 5 --json "$@" >"$out/iperf3-$name.json" 2>/dev/null; then
+        gbps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 8e9)' "$out/iperf3-$name.json")
+        echo "== loopback TCP, one stream (iperf3, $name): $gbps GB/s" >&2
     else
-        echo "compare_mpi.sh: iperf3 failed; the table leaves out the loopback fraction" >&2
+        echo "compare_mpi.sh: iperf3 ($name) failed; the table leaves out that fraction" >&2
     fi
     kill "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
+    echo "$gbps"
+}
+iperf_gbps=""
+iperf_cubic_gbps=""
+if command -v iperf3 >/dev/null 2>&1; then
+    host_cc=$(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null || echo "?")
+    iperf_gbps=$(iperf_stream "$host_cc")
+    iperf_cubic_gbps=$(iperf_stream cubic --congestion cubic)
 else
     echo "compare_mpi.sh: iperf3 not found, so no loopback bandwidth (apt-get install iperf3)" >&2
 fi
@@ -118,20 +128,24 @@ for c in ${collectives//,/ }; do
     done
 done
 
-python3 - "$results" "$iperf_gbps" <<'EOF'
+python3 - "$results" "$iperf_gbps" "$iperf_cubic_gbps" "${host_cc:-?}" <<'EOF'
 import json, sys
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 iperf = float(sys.argv[2]) if sys.argv[2] else None
+cubic = float(sys.argv[3]) if sys.argv[3] else None
+host_cc = sys.argv[4]
 mpi = {(r["collective"], r["ranks"], r["bytes"]): r for r in rows if r["algorithm"] == "openmpi"}
 fccl = {(r["collective"], r["ranks"], r["bytes"]): r for r in rows if r["algorithm"] != "openmpi"}
 transports = sorted({r["transport"] for r in fccl.values()})
 print(f"# fccl (transport {', '.join(transports) or '?'}) against Open MPI (TCP over loopback)")
 print("# ratio = MPI time / fccl time: above 1 means fccl is faster; '!' marks a wrong result")
 if iperf:
-    print("# loopback TCP, one stream (iperf3, this run): %.3f GB/s; of_iperf = fccl busbw / that" % iperf)
-head = ("collective", "ranks", "bytes", "fccl_us", "mpi_us", "fccl_busbw", "mpi_busbw", "ratio", "of_iperf")
-print("%-10s %5s %10s %12s %12s %10s %10s %7s %8s" % head)
+    print("# loopback TCP, one stream (iperf3, this run, the host's %s): %.3f GB/s; of_iperf = fccl busbw / that" % (host_cc, iperf))
+if cubic:
+    print("# the same with cubic, as fccl's data connections use: %.3f GB/s; of_cubic = fccl busbw / that" % cubic)
+head = ("collective", "ranks", "bytes", "fccl_us", "mpi_us", "fccl_busbw", "mpi_busbw", "ratio", "of_iperf", "of_cubic")
+print("%-10s %5s %10s %12s %12s %10s %10s %7s %8s %8s" % head)
 
 def us(r):
     return "-" if r is None else "%.1f%s" % (r["time_us"], "" if r["correct"] else "!")
@@ -145,10 +159,11 @@ for key in sorted(set(mpi) | set(fccl), key=lambda k: (order.get(k[0], 9), k[1],
     ratio = "-"
     if f and m and f["time_us"] > 0:
         ratio = "%.2f" % (m["time_us"] / f["time_us"])
-    of_iperf = "-"
-    if iperf and f and f["busbw_gbps"] is not None:
-        of_iperf = "%.2f" % (f["busbw_gbps"] / iperf)
-    print("%-10s %5d %10d %12s %12s %10s %10s %7s %8s" % (*key, us(f), us(m), bw(f), bw(m), ratio, of_iperf))
+    def of(stream):
+        if stream and f and f["busbw_gbps"] is not None:
+            return "%.2f" % (f["busbw_gbps"] / stream)
+        return "-"
+    print("%-10s %5d %10d %12s %12s %10s %10s %7s %8s %8s" % (*key, us(f), us(m), bw(f), bw(m), ratio, of(iperf), of(cubic)))
 EOF
 echo "# all JSON lines: $results" >&2
 exit "$failed"
