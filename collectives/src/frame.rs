@@ -121,14 +121,20 @@ impl Header {
     /// Parses a frame into its header and payload; a short or malformed frame is a
     /// [`ErrorKind::Transport`] error (it cannot come from a correct peer).
     pub fn decode(frame: &Bytes) -> Result<(Header, Bytes)> {
+        let header = Header::decode_head(frame)?;
+        Ok((header, frame.slice(HEADER_LEN..)))
+    }
+
+    /// Parses the header at the start of `head` (the frame's first bytes, or all of them).
+    pub fn decode_head(head: &[u8]) -> Result<Header> {
         let bad = |what: &str| Error::new(ErrorKind::Transport, format!("malformed frame: {what}"));
-        if frame.len() < HEADER_LEN {
+        if head.len() < HEADER_LEN {
             return Err(bad(&format!(
                 "{} bytes, shorter than the header",
-                frame.len()
+                head.len()
             )));
         }
-        let mut h = &frame[..HEADER_LEN];
+        let mut h = &head[..HEADER_LEN];
         if h.get_u32_le() != MAGIC {
             return Err(bad("bad magic"));
         }
@@ -161,7 +167,7 @@ impl Header {
             root,
             count,
         };
-        Ok((header, frame.slice(HEADER_LEN..)))
+        Ok(header)
     }
 }
 

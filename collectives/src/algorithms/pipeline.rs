@@ -22,6 +22,12 @@ use crate::types::Element;
 /// cost stays small next to the transfer, small enough to stay in cache while it is reduced.
 pub(crate) const CHUNK_BYTES: usize = 64 << 10;
 
+/// The largest payload of one chunk where no rank forwards what it receives (a broadcast
+/// between two ranks): chunks there only bound the records, as there is no later hop for
+/// them to overlap with, so they are larger and fewer (1 MiB on 2 ranks: 120 µs against
+/// 210 µs in 64 KiB chunks, benches/README.md).
+pub(crate) const ONE_HOP_CHUNK_BYTES: usize = 512 << 10;
+
 /// How many chunks of its first block a ring rank sends ahead of what it has received.
 pub(crate) const SEND_WINDOW: u32 = 32;
 
@@ -50,7 +56,13 @@ impl Chunks {
     /// The chunks of a block of `len` elements of `elem` bytes: at least one, so that an empty
     /// block still sends one (empty) message and ranks that disagree on counts still meet.
     pub(crate) fn new(len: usize, elem: usize) -> Chunks {
-        let per_chunk = (CHUNK_BYTES / elem.max(1)).max(1);
+        Chunks::sized(len, elem, CHUNK_BYTES)
+    }
+
+    /// The chunks of a block of `len` elements of `elem` bytes, in chunks of at most
+    /// `bytes` (at least one element each).
+    pub(crate) fn sized(len: usize, elem: usize, bytes: usize) -> Chunks {
+        let per_chunk = (bytes / elem.max(1)).max(1);
         let count = len.div_ceil(per_chunk).max(1);
         Chunks {
             per_chunk,
@@ -153,10 +165,8 @@ pub(crate) async fn exchange<T: Element>(
         }
         drive_sends(&mut sends)?;
         let range = incoming.range(&whole_recv, k);
-        let recv_chunk = ctx.recv_chunk::<T>(from, step, k, incoming.count(), range.len());
-        while_sending(recv_chunk, &mut sends)
-            .await??
-            .copy_to(&mut recv[range]);
+        let recv_chunk = ctx.recv_chunk_into(from, step, (k, incoming.count()), &mut recv[range]);
+        while_sending(recv_chunk, &mut sends).await??;
     }
     while sent < outgoing.count() {
         let range = outgoing.range(&whole_send, sent);
@@ -170,7 +180,12 @@ pub(crate) async fn exchange<T: Element>(
 /// The messages and bytes of sending a block of `len` elements of `elem` bytes once, in the
 /// chunks of [`Chunks::on`] `profile`'s medium.
 pub(crate) fn chunked_traffic(t: &mut Traffic, profile: &LinkProfile, len: usize, elem: usize) {
-    let chunks = Chunks::on(profile, len, elem);
+    chunks_traffic(t, Chunks::on(profile, len, elem), len, elem);
+}
+
+/// The messages and bytes of sending a block of `len` elements of `elem` bytes once, cut
+/// into `chunks`.
+pub(crate) fn chunks_traffic(t: &mut Traffic, chunks: Chunks, len: usize, elem: usize) {
     let block = 0..len;
     for k in 0..chunks.count() {
         t.message(chunks.range(&block, k).len() * elem);
@@ -201,10 +216,19 @@ fn pieces<'b, T>(buf: &'b mut [T], blocks: &Blocks) -> Vec<Vec<&'b mut [T]>> {
     pieces
 }
 
+/// What a ring pass does with each chunk it receives.
+pub(crate) enum Fold<F> {
+    /// Stores it in its place in the buffer (allgather): received straight into it where
+    /// the transport can.
+    Store,
+    /// Combines it into the buffer's chunk with this function (reduce-scatter).
+    Merge(F),
+}
+
 /// The chunked ring both ring algorithms run (p − 1 steps). Rank r first sends block
 /// r − `lag`; at step s it receives block r − s − 1 − `lag` from rank r − 1 chunk by chunk,
 /// folds each chunk into `buf` with `merge` as soon as it arrives, and passes it on to rank
-/// r + 1 unless the step is the last, so transfer and merging overlap. Allgather copies
+/// r + 1 unless the step is the last, so transfer and merging overlap. Allgather stores
 /// (`lag` 0); reduce-scatter combines (`lag` 1, so block r is complete at the end). Every
 /// chunk of `buf` is written at most once in a pass and only read after that (the first
 /// block is never received), so the sends are written from `buf` itself where the transport
@@ -214,7 +238,7 @@ pub(crate) async fn ring_pass<T: Element>(
     buf: &mut [T],
     blocks: &Blocks,
     lag: usize,
-    merge: impl Fn(&mut [T], Payload<T>),
+    fold: Fold<impl Fn(&mut [T], Payload<T>)>,
 ) -> Result<()> {
     let (r, p) = (ctx.rank(), ctx.size());
     if p == 1 {
@@ -251,8 +275,16 @@ pub(crate) async fn ring_pass<T: Element>(
         for (k, piece) in (0..count).zip(block) {
             received += 1;
             send_first_upto!(received + SEND_WINDOW);
-            let recv = ctx.recv_chunk::<T>(prev, step, k, count, piece.len());
-            merge(piece, while_sending(recv, &mut sends).await??);
+            match &fold {
+                Fold::Store => {
+                    let recv = ctx.recv_chunk_into(prev, step, (k, count), &mut *piece);
+                    while_sending(recv, &mut sends).await??;
+                }
+                Fold::Merge(merge) => {
+                    let recv = ctx.recv_chunk::<T>(prev, step, k, count, piece.len());
+                    merge(piece, while_sending(recv, &mut sends).await??);
+                }
+            }
             if s + 1 < steps {
                 let piece: &[T] = piece;
                 sends.push(ctx.send_chunk_from(next, (step + 1, k, count), piece));

@@ -96,6 +96,11 @@ impl Mailbox {
         self.arrived.notify_waiters();
     }
 
+    /// Whether a frame `(from, tag)` is here.
+    pub fn holds(&self, from: Rank, tag: Tag) -> bool {
+        self.lock().frames.contains_key(&(from, tag))
+    }
+
     /// Takes the frame `(from, tag)` if it is here, without waiting.
     pub fn try_take(&self, from: Rank, tag: Tag) -> Option<Bytes> {
         let frame = {

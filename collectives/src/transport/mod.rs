@@ -88,6 +88,19 @@ pub fn joined(head: &Bytes, body: &[u8]) -> Bytes {
     msg.freeze()
 }
 
+/// Copies `msg` into `head` then `body` if it is exactly as long as both together and
+/// returns `None`; returns any other message whole (what [`Transport::recv_into`] does with
+/// a received message).
+pub fn place(msg: Bytes, head: &mut [u8], body: &mut [u8]) -> Option<Bytes> {
+    if msg.len() != head.len() + body.len() {
+        return Some(msg);
+    }
+    let (first, rest) = msg.split_at(head.len());
+    head.copy_from_slice(first);
+    body.copy_from_slice(rest);
+    None
+}
+
 /// What an endpoint has asked of its medium so far, for reports of traffic and cost. Every
 /// field only grows; a report takes differences.
 ///
@@ -215,6 +228,25 @@ pub trait Transport: Send + Sync + 'static {
     }
     /// Receives the message `(from, self.rank(), tag)`, waiting until `deadline`.
     fn recv(&self, from: Rank, tag: Tag, deadline: Instant) -> BoxFuture<'_, Result<Bytes>>;
+    /// Receives the message `(from, self.rank(), tag)` like [`Transport::recv`], into the
+    /// caller's buffers when it is exactly `head.len() + body.len()` bytes long: its first
+    /// bytes go to `head`, the rest to `body`, and the call returns `None`. A message of any
+    /// other length is returned whole, the buffers untouched; after an error their contents
+    /// are unspecified. The default receives the message and copies it; a transport that
+    /// reads a socket overrides it to read the payload straight into `body`, saving a copy.
+    fn recv_into<'a>(
+        &'a self,
+        from: Rank,
+        tag: Tag,
+        deadline: Instant,
+        head: &'a mut [u8],
+        body: &'a mut [u8],
+    ) -> BoxFuture<'a, Result<Option<Bytes>>> {
+        Box::pin(async move {
+            let msg = self.recv(from, tag, deadline).await?;
+            Ok(place(msg, head, body))
+        })
+    }
     /// Tells `peers` (best effort) that communicator `comm` failed here, so that their
     /// pending and later receives on it fail fast.
     fn abort<'a>(&'a self, comm: CommId, peers: &'a [Rank], reason: &'a str) -> BoxFuture<'a, ()>;

@@ -165,6 +165,32 @@ impl Conn {
     }
 }
 
+/// Takes the partial record at the front of `buf` into `landing` if it is the plain data
+/// record the landing waits for and exactly its length: the payload bytes already read
+/// land, and `buf` keeps nothing of the record (the padding left to read goes to `skip`).
+/// Whole records have been delivered already, so what `buf` holds is one record's start.
+fn take(buf: &mut BytesMut, skip: &mut usize, landing: &mut Landing<'_>) -> bool {
+    if *skip > 0 || buf.len() < HEAD_LEN {
+        return false;
+    }
+    let Ok(head) = Head::decode(&buf[..HEAD_LEN]) else {
+        return false;
+    };
+    if head.kind != Kind::Data || head.tag != landing.tag || head.len as usize != landing.len() {
+        return false;
+    }
+    let len = landing.len();
+    let here = (buf.len() - HEAD_LEN).min(len);
+    landing.land(&buf[HEAD_LEN..HEAD_LEN + here]);
+    let padding_here = buf.len() - HEAD_LEN - here;
+    buf.clear();
+    landing.taken = Some(head);
+    if landing.done() {
+        *skip = padding(len) - padding_here;
+    }
+    true
+}
+
 /// Why a reader stopped.
 #[derive(Clone)]
 pub(crate) enum Ended {
@@ -194,6 +220,106 @@ struct ReadState {
     ended: Option<Ended>,
     /// Opens the records of an encrypted connection.
     opener: Option<Opener>,
+    /// Padding still to drop before the next record (after a payload read into a
+    /// [`Landing`]).
+    skip: usize,
+    /// A receive has taken the record at the front of the stream into its [`Landing`]: until
+    /// it has it all (or hands it back), nobody else reads the socket.
+    landing: bool,
+}
+
+/// A receive's own buffers, into which the payload of the record it waits for is read
+/// straight from the socket (no copy through the read buffer): `head` takes the payload's
+/// first bytes, `body` the rest. A receive takes the record at the front of the stream for
+/// itself only when it is the data record it waits for and exactly as long as both
+/// buffers; if it stops before the record is whole, dropping the landing hands what has
+/// landed back to the read buffer, and the record arrives the ordinary way.
+pub(crate) struct Landing<'d> {
+    reader: &'d Reader,
+    mailbox: &'d Mailbox,
+    ended: &'d (dyn Fn(Ended) + Sync),
+    tag: Tag,
+    head: &'d mut [u8],
+    body: &'d mut [u8],
+    /// The payload bytes that have landed so far.
+    filled: usize,
+    /// The record this receive has taken.
+    taken: Option<Head>,
+}
+
+impl<'d> Landing<'d> {
+    /// A landing for the record `tag` from `reader`'s peer; `mailbox` and `ended` are the
+    /// reader's, for the reading that a landing handed back may leave to do.
+    pub(crate) fn new(
+        (reader, mailbox, ended): (&'d Reader, &'d Mailbox, &'d (dyn Fn(Ended) + Sync)),
+        tag: Tag,
+        head: &'d mut [u8],
+        body: &'d mut [u8],
+    ) -> Self {
+        Landing {
+            reader,
+            mailbox,
+            ended,
+            tag,
+            head,
+            body,
+            filled: 0,
+            taken: None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+
+    /// Whether the whole payload has landed.
+    pub(crate) fn done(&self) -> bool {
+        self.taken.is_some() && self.filled == self.len()
+    }
+
+    /// The part of the buffers still to fill.
+    fn room(&mut self) -> &mut [u8] {
+        let at = self.filled;
+        match at.checked_sub(self.head.len()) {
+            None => &mut self.head[at..],
+            Some(in_body) => &mut self.body[in_body..],
+        }
+    }
+
+    /// Copies `bytes` into the room.
+    fn land(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let room = self.room();
+            let n = room.len().min(bytes.len());
+            room[..n].copy_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            self.filled += n;
+        }
+    }
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        let Some(head) = self.taken.take() else {
+            return;
+        };
+        if self.filled == self.len() {
+            return;
+        }
+        // Put the record back at the front of the read buffer as if it had been read there
+        // (nothing else was read meanwhile); whoever pumps next carries on from there.
+        {
+            let mut state = self.reader.lock();
+            let split = self.filled.min(self.head.len());
+            let buf = &mut state.buf;
+            debug_assert!(buf.is_empty(), "bytes were read past a taken record");
+            buf.extend_from_slice(&head.encode());
+            buf.extend_from_slice(&self.head[..split]);
+            buf.extend_from_slice(&self.body[..self.filled - split]);
+            state.landing = false;
+        }
+        self.reader.read_on(self.mailbox, self.ended);
+    }
 }
 
 /// How a pump reads the socket.
@@ -216,6 +342,8 @@ pub(crate) enum Pumped {
     Drained(usize),
     /// The stream ended; no more records will come.
     Ended(Ended),
+    /// Read nothing: another receive is reading a record straight into its buffers.
+    Busy,
 }
 
 impl Reader {
@@ -227,6 +355,8 @@ impl Reader {
                 buf: BytesMut::with_capacity(READ_BUF),
                 ended: None,
                 opener,
+                skip: 0,
+                landing: false,
             }),
             spinners: std::sync::atomic::AtomicUsize::new(0),
             stood_aside: AtomicBool::new(false),
@@ -236,12 +366,46 @@ impl Reader {
     /// Reads what the socket has now, without waiting, and delivers every whole record to
     /// `mailbox`.
     pub(crate) fn pump(&self, mailbox: &Mailbox, via: Via) -> Pumped {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.pump_with(mailbox, via, None)
+    }
+
+    /// Like [`Reader::pump`] for a receive that waits on the plain record `landing.tag`: if
+    /// that record is at the front of the stream and exactly as long as the landing, its
+    /// payload is read straight into the landing's buffers (now and in later calls, which
+    /// nobody else's pump interleaves) until [`Landing::done`]. Other records, and every
+    /// record of an encrypted connection, go to the mailbox as usual.
+    pub(crate) fn pump_into(&self, mailbox: &Mailbox, landing: &mut Landing<'_>) -> Pumped {
+        self.pump_with(mailbox, Via::Syscall, Some(landing))
+    }
+
+    /// Reads the socket once more if the reader task stood aside for a spinning receive,
+    /// so that nothing it skipped stays unread (a receive that stops spinning, or hands a
+    /// landing back, calls this). If another receive is reading into its landing, the
+    /// reading is left to it.
+    pub(crate) fn read_on(&self, mailbox: &Mailbox, ended: &(dyn Fn(Ended) + Sync)) {
+        if self.stood_aside.swap(false, Ordering::SeqCst) {
+            match self.pump(mailbox, Via::Syscall) {
+                Pumped::Ended(gone) => ended(gone),
+                Pumped::Busy => self.stood_aside.store(true, Ordering::SeqCst),
+                Pumped::Drained(_) => {}
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReadState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn pump_with(&self, mailbox: &Mailbox, via: Via, landing: Option<&mut Landing<'_>>) -> Pumped {
+        let mut state = self.lock();
         if let Some(ended) = &state.ended {
             return Pumped::Ended(ended.clone());
         }
-        let ReadState { buf, opener, .. } = &mut *state;
-        let result = self.pump_locked(buf, opener.as_mut(), via, mailbox);
+        let mine = landing.as_ref().is_some_and(|l| l.taken.is_some());
+        if state.landing && !mine {
+            return Pumped::Busy;
+        }
+        let result = self.pump_locked(&mut state, via, landing, mailbox);
         if let Pumped::Ended(ended) = &result {
             state.ended = Some(ended.clone());
         }
@@ -250,24 +414,66 @@ impl Reader {
 
     fn pump_locked(
         &self,
-        buf: &mut BytesMut,
-        mut opener: Option<&mut Opener>,
+        state: &mut ReadState,
         via: Via,
+        mut landing: Option<&mut Landing<'_>>,
         mailbox: &Mailbox,
     ) -> Pumped {
+        let ReadState {
+            buf,
+            opener,
+            skip,
+            landing: taken,
+            ..
+        } = state;
         // A fast sender could keep the socket readable forever: a pump reads a bounded
         // amount, so the reader task gets back to its back-pressure check.
         let mut budget = PUMP_BUDGET;
         loop {
+            if let Some(landing) = landing.as_deref_mut().filter(|l| l.taken.is_some()) {
+                // The rest of a taken record's payload, straight from the socket.
+                let socket = SockRef::from(self.half.as_ref());
+                match (&*socket).read(landing.room()) {
+                    Ok(0) => return self.broken("closed in the middle of a record"),
+                    Ok(n) => {
+                        landing.filled += n;
+                        if landing.done() {
+                            *taken = false;
+                            *skip = padding(landing.len());
+                            return Pumped::Drained(PUMP_BUDGET - budget + n);
+                        }
+                        if n >= budget {
+                            return Pumped::Drained(PUMP_BUDGET);
+                        }
+                        budget -= n;
+                        continue;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        return Pumped::Drained(PUMP_BUDGET - budget);
+                    }
+                    Err(e) => return self.broken(&format!("failed: {e}")),
+                }
+            }
             // Deliver every whole record in the buffer; learn how much the next one needs.
-            let delivered = match opener.as_deref_mut() {
-                None => self.deliver_plain(buf, mailbox),
+            let delivered = match opener.as_mut() {
+                None => self.deliver_plain(buf, skip, mailbox),
                 Some(opener) => self.deliver_sealed(buf, opener, mailbox),
             };
             let need = match delivered {
                 Ok(need) => need,
                 Err(ended) => return Pumped::Ended(ended),
             };
+            // A frame with the landing's tag that already waits comes first.
+            let plain = opener.is_none();
+            if let Some(landing) = landing.as_deref_mut().filter(|_| plain) {
+                if !mailbox.holds(self.peer, landing.tag) && take(buf, skip, landing) {
+                    if landing.done() {
+                        return Pumped::Drained(PUMP_BUDGET - budget);
+                    }
+                    *taken = true;
+                    continue;
+                }
+            }
             // The buffer grows only as bytes arrive (by at most GROWTH at a time), so a large
             // claimed length costs memory only once the peer really sends it.
             let missing = need - buf.len();
@@ -305,8 +511,17 @@ impl Reader {
     fn deliver_plain(
         &self,
         buf: &mut BytesMut,
+        skip: &mut usize,
         mailbox: &Mailbox,
     ) -> std::result::Result<usize, Ended> {
+        if *skip > 0 {
+            let dropped = (*skip).min(buf.len());
+            buf.advance(dropped);
+            *skip -= dropped;
+            if *skip > 0 {
+                return Ok(*skip);
+            }
+        }
         loop {
             if buf.len() < HEAD_LEN {
                 return Ok(HEAD_LEN);
@@ -427,8 +642,12 @@ impl Reader {
                     continue;
                 }
             }
-            if let Pumped::Ended(ended) = self.pump(mailbox, Via::Reactor) {
-                return ended;
+            match self.pump(mailbox, Via::Reactor) {
+                Pumped::Ended(ended) => return ended,
+                // A receive reads a record into its own buffers: it reads on itself (as a
+                // spinner), so this task waits for the next readiness after it.
+                Pumped::Busy => tokio::task::yield_now().await,
+                Pumped::Drained(_) => {}
             }
         }
     }
@@ -635,6 +854,146 @@ mod tests {
             let got = mailbox.try_take(1, tag(2));
             assert_eq!(got.is_some(), second_arrives, "changed at {at}");
         }
+    }
+
+    /// Writes a plain data record of `body` with tag `seq` (head, body, padding).
+    async fn write_record(peer: &mut TcpStream, seq: u64, body: &[u8]) {
+        let head = Head::new(Kind::Data, tag(seq), body.len()).encode();
+        peer.write_all(&head).await.unwrap();
+        peer.write_all(body).await.unwrap();
+        let pad = [0; 16];
+        peer.write_all(&pad[..crate::tcp::wire::padding(body.len())])
+            .await
+            .unwrap();
+    }
+
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+            .collect()
+    }
+
+    /// Pumps `reader` through `landing` until `done` says so, within 5 s.
+    async fn pump_until(
+        reader: &Reader,
+        mailbox: &Mailbox,
+        mut landing: Option<&mut Landing<'_>>,
+        done: &dyn Fn(&Mailbox, Option<&Landing<'_>>) -> bool,
+    ) {
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while !done(mailbox, landing.as_deref()) {
+            assert!(std::time::Instant::now() < until, "nothing came");
+            match landing.as_deref_mut() {
+                Some(landing) => reader.pump_into(mailbox, landing),
+                None => reader.pump(mailbox, Via::Syscall),
+            };
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn no_end(_: Ended) {}
+
+    #[tokio::test]
+    async fn the_awaited_record_lands_in_the_receives_buffers_and_others_in_the_mailbox() {
+        let (reader, mut peer, _keep) = pair().await;
+        let mailbox = Mailbox::default();
+        let (wanted, other) = (pattern(100_003, 1), pattern(5_001, 2));
+        write_record(&mut peer, 7, &other).await;
+        write_record(&mut peer, 8, &wanted).await;
+        write_record(&mut peer, 9, &other).await;
+        let (mut head, mut body) = ([0u8; 48], vec![0u8; wanted.len() - 48]);
+        let mut landing = Landing::new((&reader, &mailbox, &no_end), tag(8), &mut head, &mut body);
+        pump_until(&reader, &mailbox, Some(&mut landing), &|_, l| {
+            l.unwrap().done()
+        })
+        .await;
+        drop(landing);
+        assert!(
+            [&head[..], &body[..]].concat() == wanted,
+            "the landed bytes differ"
+        );
+        assert!(
+            mailbox.try_take(1, tag(8)).is_none(),
+            "it went through the mailbox too"
+        );
+        // The padding after it is dropped: the next record arrives whole.
+        pump_until(&reader, &mailbox, None, &|m, _| m.holds(1, tag(9))).await;
+        assert!(mailbox.try_take(1, tag(7)).unwrap() == other);
+        assert!(mailbox.try_take(1, tag(9)).unwrap() == other);
+    }
+
+    #[tokio::test]
+    async fn a_record_of_another_length_or_behind_one_with_its_tag_goes_to_the_mailbox() {
+        let (reader, mut peer, _keep) = pair().await;
+        let mailbox = Mailbox::default();
+        let (first, second) = (pattern(3_000, 3), pattern(3_000, 4));
+        // A landing of the wrong length takes nothing.
+        write_record(&mut peer, 8, &first).await;
+        let (mut head, mut body) = ([0u8; 48], vec![0u8; 1_000]);
+        let mut landing = Landing::new((&reader, &mailbox, &no_end), tag(8), &mut head, &mut body);
+        pump_until(&reader, &mailbox, Some(&mut landing), &|m, _| {
+            m.holds(1, tag(8))
+        })
+        .await;
+        assert!(!landing.done());
+        drop(landing);
+        assert!(
+            head.iter().chain(&body).all(|&b| b == 0),
+            "the buffers were written"
+        );
+        // A record with the tag of one that waits in the mailbox comes after it.
+        write_record(&mut peer, 8, &second).await;
+        write_record(&mut peer, 9, b"after").await;
+        let (mut head, mut body) = ([0u8; 48], vec![0u8; second.len() - 48]);
+        let mut landing = Landing::new((&reader, &mailbox, &no_end), tag(8), &mut head, &mut body);
+        let after = |m: &Mailbox, _: Option<&Landing<'_>>| m.holds(1, tag(9));
+        pump_until(&reader, &mailbox, Some(&mut landing), &after).await;
+        assert!(!landing.done());
+        drop(landing);
+        assert!(mailbox.try_take(1, tag(8)).unwrap() == first);
+        assert!(mailbox.try_take(1, tag(8)).unwrap() == second);
+    }
+
+    #[tokio::test]
+    async fn a_landing_dropped_midway_hands_its_bytes_back_and_the_record_arrives_whole() {
+        let (reader, mut peer, _keep) = pair().await;
+        let mailbox = Mailbox::default();
+        let wanted = pattern(200_000, 5);
+        let head = Head::new(Kind::Data, tag(8), wanted.len()).encode();
+        peer.write_all(&head).await.unwrap();
+        peer.write_all(&wanted[..70_000]).await.unwrap();
+        let (mut head, mut body) = ([0u8; 48], vec![0u8; wanted.len() - 48]);
+        let mut landing = Landing::new((&reader, &mailbox, &no_end), tag(8), &mut head, &mut body);
+        let most = |_: &Mailbox, l: Option<&Landing<'_>>| l.unwrap().filled == 70_000;
+        pump_until(&reader, &mailbox, Some(&mut landing), &most).await;
+        assert!(landing.taken.is_some() && !landing.done());
+        // Nobody else reads the socket meanwhile.
+        assert!(matches!(reader.pump(&mailbox, Via::Syscall), Pumped::Busy));
+        drop(landing);
+        peer.write_all(&wanted[70_000..]).await.unwrap();
+        write_record(&mut peer, 9, b"after").await;
+        pump_until(&reader, &mailbox, None, &|m, _| m.holds(1, tag(9))).await;
+        assert!(mailbox.try_take(1, tag(8)).unwrap() == wanted);
+        assert_eq!(&mailbox.try_take(1, tag(9)).unwrap()[..], b"after");
+    }
+
+    #[tokio::test]
+    async fn sealed_records_never_land_outside_the_opener() {
+        let body = pattern(40_000, 6);
+        let (sender, receiver) = keys();
+        let sealed = wire(Some(sender), &[(Kind::Data, tag(8), &body[..])]).await;
+        let (reader, mut peer, _keep) = pair_opening(Some(receiver.opener)).await;
+        peer.write_all(&sealed).await.unwrap();
+        let mailbox = Mailbox::default();
+        let (mut head, mut rest) = ([0u8; 48], vec![0u8; body.len() - 48]);
+        let mut landing = Landing::new((&reader, &mailbox, &no_end), tag(8), &mut head, &mut rest);
+        pump_until(&reader, &mailbox, Some(&mut landing), &|m, _| {
+            m.holds(1, tag(8))
+        })
+        .await;
+        assert!(!landing.done());
+        drop(landing);
+        assert!(mailbox.try_take(1, tag(8)).unwrap() == body);
     }
 
     #[tokio::test]

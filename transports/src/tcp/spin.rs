@@ -13,7 +13,7 @@ use bytes::Bytes;
 use fccl_collectives::transport::mailbox::Mailbox;
 use fccl_collectives::{Rank, Tag};
 
-use super::conn::{Conn, Ended, Pumped, Via};
+use super::conn::{Conn, Ended, Landing, Pumped, Via};
 use super::rendezvous::PeerAddrs;
 
 /// How long a receive polls between two yields to the rest of its task.
@@ -44,10 +44,6 @@ pub(crate) fn budget(table: &[PeerAddrs], rank: Rank) -> Duration {
 /// Receives `(from, tag)` by reading `from`'s socket on this thread for up to `budget`
 /// since the last bytes came, before parking: on a core of its own this saves the wake-up
 /// of the waiting thread (and of the I/O thread, for endpoints that have one).
-///
-/// The poll runs in slices with a yield between them, starting with one: the futures
-/// beside this receive in the caller's task (its sends, above all) must get to run, or
-/// both ends of a pair would poll for data that neither has sent yet.
 pub(crate) async fn poll_for(
     mailbox: &Mailbox,
     conn: &Conn,
@@ -56,6 +52,56 @@ pub(crate) async fn poll_for(
     budget: Duration,
     ended: &(dyn Fn(Ended) + Sync),
 ) -> Option<Bytes> {
+    let look = || {
+        let pumped = conn.reader.pump(mailbox, Via::Syscall);
+        (pumped, mailbox.try_take(from, tag))
+    };
+    spin(mailbox, conn, budget, ended, look).await
+}
+
+/// What a receive into the caller's buffers got.
+pub(crate) enum Landed {
+    /// The payload is in the buffers.
+    Whole,
+    /// The message came whole through the mailbox (of any length).
+    Message(Bytes),
+}
+
+/// [`poll_for`] into `head` and `body` ([`Landing`]): the payload of the record `(from,
+/// tag)`, if it is exactly as long as both, is read from the socket straight into them.
+/// A receive that stops polling first hands what has landed back to the reader.
+pub(crate) async fn poll_into(
+    mailbox: &Mailbox,
+    conn: &Conn,
+    (from, tag): (Rank, Tag),
+    (head, body): (&mut [u8], &mut [u8]),
+    budget: Duration,
+    ended: &(dyn Fn(Ended) + Sync),
+) -> Option<Landed> {
+    let mut landing = Landing::new((&conn.reader, mailbox, ended), tag, head, body);
+    let look = || {
+        let pumped = conn.reader.pump_into(mailbox, &mut landing);
+        if landing.done() {
+            return (pumped, Some(Landed::Whole));
+        }
+        (pumped, mailbox.try_take(from, tag).map(Landed::Message))
+    };
+    spin(mailbox, conn, budget, ended, look).await
+}
+
+/// Polls with `look` (which pumps the socket and says whether the receive has its message)
+/// for up to `budget` since the last bytes came.
+///
+/// The poll runs in slices with a yield between them, starting with one: the futures
+/// beside this receive in the caller's task (its sends, above all) must get to run, or
+/// both ends of a pair would poll for data that neither has sent yet.
+async fn spin<T>(
+    mailbox: &Mailbox,
+    conn: &Conn,
+    budget: Duration,
+    ended: &(dyn Fn(Ended) + Sync),
+    mut look: impl FnMut() -> (Pumped, Option<T>),
+) -> Option<T> {
     let mut until = Instant::now() + budget;
     let mut spinning = None;
     loop {
@@ -63,16 +109,18 @@ pub(crate) async fn poll_for(
         spinning.get_or_insert_with(|| Spinning::new(mailbox, conn, ended));
         let slice = (Instant::now() + SPIN_SLICE).min(until);
         loop {
-            let read = match conn.reader.pump(mailbox, Via::Syscall) {
+            let (pumped, got) = look();
+            if got.is_some() {
+                return got;
+            }
+            let read = match pumped {
                 Pumped::Drained(read) => read,
+                Pumped::Busy => 0,
                 Pumped::Ended(gone) => {
                     ended(gone);
-                    return mailbox.try_take(from, tag);
+                    return look().1;
                 }
             };
-            if let Some(frame) = mailbox.try_take(from, tag) {
-                return Some(frame);
-            }
             let now = Instant::now();
             if read > 0 {
                 // Bytes flow: the budget counts from the last progress, so a large
@@ -118,11 +166,7 @@ impl Drop for Spinning<'_> {
     fn drop(&mut self) {
         let reader = &self.conn.reader;
         reader.spinners.fetch_sub(1, Ordering::SeqCst);
-        if reader.stood_aside.swap(false, Ordering::SeqCst) {
-            if let Pumped::Ended(gone) = reader.pump(self.mailbox, Via::Syscall) {
-                (self.ended)(gone);
-            }
-        }
+        reader.read_on(self.mailbox, self.ended);
     }
 }
 

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use fccl_collectives::transport::joined;
 use fccl_collectives::transport::mailbox::Mailbox;
+use fccl_collectives::transport::{joined, place};
 use fccl_collectives::{
     BoxFuture, CommId, Error, ErrorKind, JobSpec, LinkProfile, Rank, Result, Tag, Transport, Usage,
 };
@@ -31,7 +31,7 @@ use super::punch::{self, PairState, Slot};
 use super::rendezvous::{self, JobKey, PeerAddrs, Registration};
 use super::seal::Keys;
 use super::spec::{Mesh, Relay, TcpSpec};
-use super::spin;
+use super::spin::{self, Landed};
 use super::wire::{Kind, control_tag};
 use crate::record::reason_bytes;
 use crate::usage::Counters;
@@ -573,6 +573,46 @@ impl Transport for TcpTransport {
             }
             let gone = || inner.gone_error(from, tag);
             inner.mailbox.recv(from, tag, deadline, gone).await
+        })
+    }
+
+    fn recv_into<'a>(
+        &'a self,
+        from: Rank,
+        tag: Tag,
+        deadline: Instant,
+        head: &'a mut [u8],
+        body: &'a mut [u8],
+    ) -> BoxFuture<'a, Result<Option<Bytes>>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            inner.check_peer(from)?;
+            let polls = from != inner.rank && !inner.spin.is_zero();
+            if polls && !inner.mailbox.holds(from, tag) {
+                let conn = match inner.route(from, deadline).await? {
+                    Route::Direct(conn) => conn,
+                    Route::Relay(fallback) => {
+                        return fallback.recv_into(from, tag, deadline, head, body).await;
+                    }
+                };
+                let ended = |ended| inner.ended(from, ended);
+                let buffers = (&mut *head, &mut *body);
+                let polled = spin::poll_into(
+                    &inner.mailbox,
+                    &conn,
+                    (from, tag),
+                    buffers,
+                    inner.spin,
+                    &ended,
+                );
+                match polled.await {
+                    Some(Landed::Whole) => return Ok(None),
+                    Some(Landed::Message(msg)) => return Ok(place(msg, head, body)),
+                    None => {}
+                }
+            }
+            let msg = self.recv(from, tag, deadline).await?;
+            Ok(place(msg, head, body))
         })
     }
 

@@ -20,7 +20,8 @@ use super::super::blocks::Blocks;
 use super::super::context::OpCtx;
 use super::super::cost::{CostInput, Traffic};
 use super::copy_seconds_per_byte;
-use crate::algorithms::pipeline::{CHUNK_BYTES, ring_pass, ring_traffic};
+use crate::algorithms::context::Payload;
+use crate::algorithms::pipeline::{CHUNK_BYTES, Fold, ring_pass, ring_traffic};
 use crate::error::Result;
 use crate::types::Element;
 
@@ -39,5 +40,6 @@ pub(super) fn traffic(blocks: &Blocks, elem: usize) -> Traffic {
 }
 
 pub(crate) async fn run<T: Element>(ctx: &OpCtx<'_>, buf: &mut [T], blocks: &Blocks) -> Result<()> {
-    ring_pass(ctx, buf, blocks, 0, |dst, got| got.copy_to(dst)).await
+    let store = Fold::<fn(&mut [T], Payload<T>)>::Store;
+    ring_pass(ctx, buf, blocks, 0, store).await
 }

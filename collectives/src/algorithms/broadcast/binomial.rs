@@ -10,6 +10,9 @@
 //! copy of a chunk out of its frame overlaps the transfer of the next. A buffer of one chunk
 //! or less takes one message per edge, as the unpipelined tree does.
 //!
+//! Between two ranks nobody forwards, so the chunks are larger
+//! ([`ONE_HOP_CHUNK_BYTES`]): they only bound the size of a record.
+//!
 //! Cost: ⌈lg p⌉·(α + n·β) (the root's link carries n bytes ⌈lg p⌉ times; pipelining takes the
 //! store-and-forward of the whole buffer at every level off the critical path).
 //! Traffic: p - 1 edges, each carrying n bytes in ⌈n / chunk⌉ messages (at least one) on a
@@ -20,7 +23,8 @@ use futures_util::stream::FuturesUnordered;
 use super::super::context::OpCtx;
 use super::super::cost::{CostInput, Traffic};
 use super::super::pipeline::{
-    Chunks, SEND_WINDOW, chunked_traffic, drive_sends, finish_sends, while_sending,
+    Chunks, ONE_HOP_CHUNK_BYTES, SEND_WINDOW, chunks_traffic, drive_sends, finish_sends,
+    while_sending,
 };
 use crate::error::Result;
 use crate::transport::LinkProfile;
@@ -31,13 +35,24 @@ pub(super) fn cost(input: &CostInput) -> f64 {
     input.lg_p() * (input.alpha() + input.n() * input.beta())
 }
 
-/// p - 1 edges of `count` elements of `elem` bytes, each in the chunks of `profile`'s medium.
+/// p - 1 edges of `count` elements of `elem` bytes, each in the chunks of [`chunking`].
 pub(super) fn traffic(p: usize, count: usize, elem: usize, profile: &LinkProfile) -> Traffic {
     let mut t = Traffic::default();
     for _ in 1..p {
-        chunked_traffic(&mut t, profile, count, elem);
+        chunks_traffic(&mut t, chunking(profile, p, count, elem), count, elem);
     }
     t
+}
+
+/// How a buffer of `len` elements of `elem` bytes travels on `profile`'s medium among `p`
+/// ranks: in pipeline chunks on direct links, in one-hop chunks between two ranks, and
+/// whole through a server.
+fn chunking(profile: &LinkProfile, p: usize, len: usize, elem: usize) -> Chunks {
+    if p == 2 && !profile.via_server {
+        Chunks::sized(len, elem, ONE_HOP_CHUNK_BYTES)
+    } else {
+        Chunks::on(profile, len, elem)
+    }
 }
 
 /// A tree edge: the rank at its other end (relative to the root) and its step.
@@ -71,14 +86,15 @@ pub(super) async fn run<T: Element>(ctx: &OpCtx<'_>, buf: &mut [T], root: Rank) 
     let p = ctx.size();
     let actual = |r: usize| (r + root) % p;
     let (parent, children) = tree((ctx.rank() + p - root) % p, p);
-    let chunks = Chunks::on(&ctx.transport().profile(), buf.len(), size_of::<T>());
+    let chunks = chunking(&ctx.transport().profile(), p, buf.len(), size_of::<T>());
     // The buffer in its chunks: each is written once (received), then only read (sent from,
     // while later chunks arrive).
     let mut sends = FuturesUnordered::new();
     for (k, piece) in (0..chunks.count()).zip(chunks.split(buf)) {
         if let Some((from, step)) = parent {
-            let recv = ctx.recv_chunk::<T>(actual(from), step, k, chunks.count(), piece.len());
-            while_sending(recv, &mut sends).await??.copy_to(piece);
+            let chunk = (k, chunks.count());
+            let recv = ctx.recv_chunk_into(actual(from), step, chunk, &mut *piece);
+            while_sending(recv, &mut sends).await??;
         }
         let piece: &[T] = piece;
         for &(to, step) in &children {

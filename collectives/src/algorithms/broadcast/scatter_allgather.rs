@@ -107,11 +107,8 @@ async fn scatter<T: Element>(
             let parts: Vec<_> = tree.parts(blocks, relative, mask).collect();
             let chunks = u32::try_from(parts.len()).expect("one or two parts");
             for (chunk, range) in (0u32..).zip(parts) {
-                let len = range.len();
-                let got = ctx
-                    .recv_chunk::<T>(parent, step, chunk, chunks, len)
+                ctx.recv_chunk_into(parent, step, (chunk, chunks), &mut buf[range])
                     .await?;
-                got.copy_to(&mut buf[range]);
             }
             break;
         }

@@ -235,6 +235,37 @@ impl<'a> OpCtx<'a> {
         self.check_len(payload, len, peer, step)
     }
 
+    /// Receives chunk `chunk` of `chunks` of step `step` from `peer` into `out`, which must
+    /// match its length exactly: straight into `out` where the transport can
+    /// ([`Transport::recv_into`]), through a copy otherwise.
+    pub async fn recv_chunk_into<T: Element>(
+        &self,
+        peer: Rank,
+        step: u32,
+        (chunk, chunks): (u32, u32),
+        out: &mut [T],
+    ) -> Result<()> {
+        let from = self.member(peer, "received from")?;
+        let tag = self.tag(step, chunk);
+        let mut head = [0; HEADER_LEN];
+        let body: &mut [u8] = bytemuck::cast_slice_mut(out);
+        let received = self
+            .transport
+            .recv_into(from, tag, self.deadline, &mut head, body)
+            .await
+            .map_err(|e| self.annotate(e, peer, step))?;
+        match received {
+            None => Header::decode_head(&head)
+                .and_then(|got| self.check(&got, chunks))
+                .map_err(|e| self.annotate(e, peer, step)),
+            Some(frame) => {
+                let payload = self.open::<T>(&frame, peer, step, chunks)?;
+                self.check_len(payload, out.len(), peer, step)?.copy_to(out);
+                Ok(())
+            }
+        }
+    }
+
     fn check_len<T: Element>(
         &self,
         payload: Payload<T>,
@@ -260,9 +291,7 @@ impl<'a> OpCtx<'a> {
 
     /// Receives step `step` from `peer` into `out`, which must match its length exactly.
     pub async fn recv_into<T: Element>(&self, peer: Rank, step: u32, out: &mut [T]) -> Result<()> {
-        let payload = self.recv(peer, step, out.len()).await?;
-        payload.copy_to(out);
-        Ok(())
+        self.recv_chunk_into(peer, step, (0, 1), out).await
     }
 
     /// Receives a message of any length (point-to-point receives check it themselves).

@@ -18,9 +18,9 @@
 //! (p−1)·Σ_b chunks(b) messages and (p−1)·n bytes.
 
 use super::super::blocks::Blocks;
-use super::super::context::OpCtx;
+use super::super::context::{OpCtx, Payload};
 use super::super::cost::{CostInput, Traffic};
-use crate::algorithms::pipeline::{CHUNK_BYTES, ring_pass, ring_traffic};
+use crate::algorithms::pipeline::{CHUNK_BYTES, Fold, ring_pass, ring_traffic};
 use crate::error::Result;
 use crate::op::Reduction;
 use crate::types::Element;
@@ -45,8 +45,6 @@ pub(crate) async fn run<T: Element>(
     blocks: &Blocks,
     op: &Reduction<T>,
 ) -> Result<()> {
-    ring_pass(ctx, buf, blocks, 1, |dst, got| {
-        op.combine(dst, &got.as_slice())
-    })
-    .await
+    let merge = |dst: &mut [T], got: Payload<T>| op.combine(dst, &got.as_slice());
+    ring_pass(ctx, buf, blocks, 1, Fold::Merge(merge)).await
 }
